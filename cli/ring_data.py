@@ -1,0 +1,27 @@
+"""``ring-data``: turn raw problem sets into a clean, verified, difficulty-labelled RL dataset."""
+
+from __future__ import annotations
+
+import sys
+
+from cli._app import Verb
+from cli._app import main as _main
+
+VERBS = [
+    Verb("clean", "cli.data_clean", "filters, exact + near dedup and benchmark decontamination"),
+    Verb(
+        "verify",
+        "cli.data_verify",
+        "keep only problems whose reference checks out (code runs in the sandbox)",
+    ),
+    Verb("annotate", "cli.data_annotate", "label difficulty from n model samples per problem"),
+    Verb("score", "cli.data_score", "score a JSONL of model responses with the verifiers; per-domain table"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _main("ring-data", __doc__.splitlines()[0].split(": ", 1)[1], VERBS, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data curation for RL: read/write problem rows, clean (filters, dedup, decontamination), verify, annotate."""

@@ -1,0 +1,119 @@
+"""The problem row (ARCHITECTURE.md §2): validation, stable ids, and plain JSONL reading/writing.
+
+Every stage reads and writes these rows. ``ring_data.io`` builds Parquet / HF ``datasets`` / column
+mapping on top of the functions here; keep their signatures stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInputError
+
+REQUIRED_FIELDS = ("prompt", "domain")
+ROW_FIELDS = ("id", "domain", "prompt", "reference", "source", "meta", "difficulty")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the same value always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_id(domain: str, prompt: str, reference: Any) -> str:
+    """Stable id from content (sha256, 16 hex chars). Not polars' hash, which changes between versions."""
+    h = hashlib.sha256(canonical_json([domain, prompt, reference]).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def normalize_row(
+    obj: Any, *, path: str | Path = "<rows>", line: int | None = None, default_source: str | None = None
+) -> dict[str, Any]:
+    """Check one decoded row and fill defaults (id, source, meta, reference). Raises BadInputError."""
+    if not isinstance(obj, dict):
+        raise BadInputError(path, f"expected a JSON object, got {type(obj).__name__}", line=line)
+    for name in REQUIRED_FIELDS:
+        value = obj.get(name)
+        if value is None:
+            raise BadInputError(path, "missing required field", line=line, field=name)
+        if not isinstance(value, str):
+            raise BadInputError(path, f"must be a string, got {type(value).__name__}", line=line, field=name)
+    if "meta" in obj and obj["meta"] is not None and not isinstance(obj["meta"], dict):
+        raise BadInputError(path, "must be an object", line=line, field="meta")
+    if obj.get("id") is not None and not isinstance(obj["id"], str | int):
+        raise BadInputError(path, "must be a string", line=line, field="id")
+    row = dict(obj)
+    row.setdefault("reference", None)
+    if row.get("id") is None or row.get("id") == "":
+        row["id"] = content_id(row["domain"], row["prompt"], row["reference"])
+    else:
+        row["id"] = str(row["id"])
+    if not row.get("source"):
+        row["source"] = default_source if default_source is not None else Path(str(path)).name
+    if row.get("meta") is None:
+        row["meta"] = {}
+    return row
+
+
+def read_jsonl(
+    path: str | Path, *, on_bad_row: str = "raise", bad_rows: list[dict[str, Any]] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Stream rows from a JSONL file. ``on_bad_row="reject"`` appends unreadable lines to ``bad_rows``
+    (as rejects with reason ``bad_row``) instead of raising."""
+    path = Path(path)
+    try:
+        fh = path.open("rb")
+    except OSError as e:
+        raise BadInputError(path, f"cannot open: {e.strerror}") from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+                row = normalize_row(json.loads(text), path=path, line=lineno)
+            except (UnicodeDecodeError, json.JSONDecodeError, BadInputError) as e:
+                err = (
+                    e
+                    if isinstance(e, BadInputError)
+                    else BadInputError(
+                        path,
+                        "not valid UTF-8"
+                        if isinstance(e, UnicodeDecodeError)
+                        else f"malformed JSON ({e.msg})",
+                        line=lineno,
+                    )
+                )
+                if on_bad_row != "reject":
+                    raise err from None
+                if bad_rows is not None:
+                    bad_rows.append(
+                        {
+                            "raw": raw.decode("utf-8", "replace").rstrip("\n"),
+                            "source": path.name,
+                            "reason": "bad_row",
+                            "evidence": {"error": str(err), "line": lineno},
+                        }
+                    )
+                continue
+            yield row
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows as JSONL (parent directories created); returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def make_reject(row: dict[str, Any], reason: str, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A rejects-file entry: the row plus ``reason`` (snake_case code) and ``evidence``."""
+    return {**row, "reason": reason, "evidence": evidence or {}}
