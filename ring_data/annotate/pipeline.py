@@ -1,0 +1,250 @@
+"""``ring-data annotate``: sample n responses per problem, score them with ``verifiers``, label difficulty.
+
+Streaming in batches of problems: while the sampler generates batch k+1, a background thread verifies
+batch k (``verifiers.verify_batch``, a process pool) and appends the labelled rows, so verification is
+mostly hidden behind generation. Output and rejects are journals (:mod:`ring_data.verify.journal`):
+a rerun skips ids already annotated.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ring_data.io import read_rows
+from ring_data.rows import make_reject
+from ring_data.runtime import progress
+from ring_data.verify.journal import Journal
+
+from .difficulty import difficulty_of, outside_keep_range
+from .prompts import build_prompt
+from .report import summarize
+from .samplers.base import Sampler
+
+
+@dataclass
+class AnnotateConfig:
+    n: int = 8
+    batch_size: int = 16  # problems per sampler call
+    drop_extremes: bool = False  # Ring-lite: drop what the model always solves and what it never solves
+    keep_range: tuple[float, float] | None = None  # open-r1 style: keep lo <= pass_rate <= hi
+    hard_max: float = 0.25
+    easy_min: float = 0.75
+    templates: dict[str, str] = field(default_factory=dict)
+    system_prompt: str | None = None
+    verify_workers: int | None = None
+    verify_timeout: float = 10.0
+    save_samples: str | None = None  # JSONL of {id, model, responses, correct, status}: a samples: file
+    resume: bool = True
+    on_bad_row: str = "raise"
+    mapping: dict[str, str] | None = None
+
+
+@dataclass
+class AnnotateStats:
+    input_rows: int = 0
+    skipped_resumed: int = 0
+    annotated: int = 0
+    kept: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    samples_scored: int = 0
+    sample_status: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    generate_s: float = 0.0
+    verify_s: float = 0.0  # verification wall time (overlapped with generation)
+    verify_wait_s: float = 0.0  # time the pipeline waited on verification (not hidden)
+    model: str = ""
+    total_kept: int = 0  # over the whole output, earlier runs included
+    total_rejected: int = 0
+    n: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def problems_per_s(self) -> float:
+        return self.annotated / self.wall_s if self.wall_s else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["problems_per_s"] = round(self.problems_per_s, 3)
+        busy = self.generate_s + self.verify_s
+        d["verify_share"] = round(self.verify_s / busy, 4) if busy else 0.0
+        return d
+
+
+def is_known_domain(domain: str) -> bool:
+    from verifiers import get_verifier
+
+    try:
+        get_verifier(domain)
+    except ValueError:
+        return False
+    return True
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Labeler:
+    """Scores one batch's responses and writes the labelled rows (runs on the background thread)."""
+
+    def __init__(self, config: AnnotateConfig, model: str, journal: Journal, stats: AnnotateStats):
+        self.config, self.model, self.journal, self.stats = config, model, journal, stats
+        self.lock = threading.Lock()  # unknown-domain rejects come from the reading thread
+        self.samples_fh = open(config.save_samples, "a", encoding="utf-8") if config.save_samples else None  # noqa: SIM115
+
+    def __call__(self, rows: list[dict[str, Any]], responses: list[list[str]]) -> None:
+        from verifiers import verify_batch
+
+        t0 = time.perf_counter()
+        items = [(r, row["reference"], row["domain"]) for row, rs in zip(rows, responses) for r in rs]
+        results = verify_batch(items, workers=self.config.verify_workers, timeout=self.config.verify_timeout)
+        self.stats.verify_s += time.perf_counter() - t0
+        self.stats.samples_scored += len(results)
+        pos = 0
+        for row, rs in zip(rows, responses):
+            res = results[pos : pos + len(rs)]
+            pos += len(rs)
+            for status, count in Counter(str(r.status) for r in res).items():
+                self.stats.sample_status[status] = self.stats.sample_status.get(status, 0) + count
+            self._label(row, rs, res)
+        if self.samples_fh:
+            self.samples_fh.flush()
+        self.journal.flush()
+
+    def _reject(self, row: dict[str, Any], reason: str, evidence: dict[str, Any]) -> None:
+        if self.journal.reject(make_reject(row, reason, evidence)):
+            with self.lock:
+                self.stats.rejected += 1
+                self.stats.rejected_by_reason[reason] = self.stats.rejected_by_reason.get(reason, 0) + 1
+
+    def _label(self, row: dict[str, Any], responses: list[str], results: list) -> None:
+        cfg = self.config
+        self.stats.annotated += 1
+        if self.samples_fh and responses:
+            self.samples_fh.write(
+                json.dumps(
+                    {
+                        "id": row["id"],
+                        "model": self.model,
+                        "responses": responses,
+                        "correct": [r.correct for r in results],
+                        "status": [str(r.status) for r in results],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+        if not responses:
+            return self._reject(row, "no_samples", {"sampler": self.model, "n_samples": 0})
+        invalid = next((r for r in results if str(r.status) == "invalid_reference"), None)
+        if invalid is not None:
+            return self._reject(row, "invalid_reference", {"verifier": invalid.reason})
+        diff = difficulty_of(
+            [r.correct for r in results], self.model, hard_max=cfg.hard_max, easy_min=cfg.easy_min
+        )
+        labelled = {**row, "difficulty": diff.to_dict()}
+        rule = outside_keep_range(
+            diff.pass_rate, diff.n_correct, diff.n_samples, cfg.keep_range, cfg.drop_extremes
+        )
+        if rule is not None:
+            return self._reject(
+                labelled,
+                "extreme_pass_rate",
+                {
+                    "rule": rule,
+                    "pass_rate": diff.pass_rate,
+                    "n_correct": diff.n_correct,
+                    "n_samples": diff.n_samples,
+                },
+            )
+        self.journal.keep(labelled)
+        self.stats.kept += 1
+
+    def close(self) -> None:
+        if self.samples_fh:
+            self.samples_fh.close()
+
+
+def annotate(
+    inputs: str | Path | list[str | Path],
+    output: str | Path,
+    sampler: Sampler,
+    *,
+    rejects: str | Path | None = None,
+    config: AnnotateConfig | None = None,
+) -> AnnotateStats:
+    """Label every input row; returns this run's stats (``total_*`` cover earlier runs too)."""
+    cfg = config or AnnotateConfig()
+    stats = AnnotateStats(model=sampler.model, n=cfg.n)
+    journal = Journal(output, rejects, resume=cfg.resume)
+    labeler = _Labeler(cfg, sampler.model, journal, stats)
+    bad_rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    pending: Future | None = None
+
+    def todo() -> Iterator[dict[str, Any]]:
+        rows = read_rows(inputs, mapping=cfg.mapping, on_bad_row=cfg.on_bad_row, bad_rows=bad_rows)
+        for row in progress(rows, desc="annotate", unit="problem"):
+            stats.input_rows += 1
+            if row["id"] in journal.done:
+                stats.skipped_resumed += 1
+            elif not is_known_domain(row["domain"]):
+                labeler._reject(row, "unknown_domain", {"domain": row["domain"]})
+            else:
+                yield row
+
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="annotate-verify") as verifier_thread:
+            for batch in _batches(todo(), cfg.batch_size):
+                prompts = [
+                    build_prompt(r, templates=cfg.templates, system_prompt=cfg.system_prompt) for r in batch
+                ]
+                t0 = time.perf_counter()
+                responses = sampler.sample(prompts, cfg.n)
+                stats.generate_s += time.perf_counter() - t0
+                _drain_bad_rows(bad_rows, labeler)
+                if pending is not None:
+                    t1 = time.perf_counter()
+                    pending.result()
+                    stats.verify_wait_s += time.perf_counter() - t1
+                pending = verifier_thread.submit(labeler, batch, [list(r)[: cfg.n] for r in responses])
+            if pending is not None:
+                t1 = time.perf_counter()
+                pending.result()
+                stats.verify_wait_s += time.perf_counter() - t1
+            _drain_bad_rows(bad_rows, labeler)
+    finally:
+        labeler.close()
+        journal.flush()
+        stats.summary = summarize(journal.kept_rows(), journal.rejected_rows())
+        stats.total_kept, stats.total_rejected = journal.close()
+        stats.wall_s = time.perf_counter() - started
+    return stats
+
+
+def _drain_bad_rows(bad_rows: list[dict[str, Any]], labeler: _Labeler) -> None:
+    while bad_rows:
+        entry = bad_rows.pop(0)
+        labeler.stats.input_rows += 1
+        if labeler.journal.reject(entry):
+            with labeler.lock:
+                labeler.stats.rejected += 1
+                labeler.stats.rejected_by_reason["bad_row"] = (
+                    labeler.stats.rejected_by_reason.get("bad_row", 0) + 1
+                )

@@ -1,0 +1,50 @@
+"""``samples:FILE``: precomputed responses, JSONL of ``{"id", "responses": [..], "model"?}``, so difficulty
+labels can be recomputed (new verifier, new buckets) without running a model again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from ring_data.errors import BadInputError
+
+from .base import Prompt, Sampler, SamplingSettings
+
+
+class SamplesFileSampler(Sampler):
+    """Looks responses up by row id; the first ``n`` are used, an id with none gets ``[]``."""
+
+    def __init__(
+        self, path: str, settings: SamplingSettings | None = None, *, model_label: str | None = None
+    ):
+        self.path = Path(path)
+        self.responses: dict[str, list[str]] = {}
+        labels: set[str] = set()
+        try:
+            fh = self.path.open("rb")
+        except OSError as e:
+            raise BadInputError(self.path, f"cannot open: {e.strerror}") from None
+        with fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    obj = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                    raise BadInputError(self.path, f"malformed JSON ({e})", line=lineno) from None
+                if not isinstance(obj, dict) or obj.get("id") is None:
+                    raise BadInputError(self.path, "missing required field", line=lineno, field="id")
+                responses = obj.get("responses")
+                if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
+                    raise BadInputError(
+                        self.path, "must be a list of strings", line=lineno, field="responses"
+                    )
+                # several lines for one id add up (e.g. two sampling runs appended to one file)
+                self.responses.setdefault(str(obj["id"]), []).extend(responses)
+                if isinstance(obj.get("model"), str):
+                    labels.add(obj["model"])
+        self.model = model_label or (labels.pop() if len(labels) == 1 else f"samples:{self.path.name}")
+
+    def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
+        return [self.responses.get(p.id, [])[:n] for p in prompts]

@@ -1,0 +1,73 @@
+"""``vllm:PATH``: in-process vLLM (GPU). Import-guarded: without the ``vllm`` package this sampler says so
+in one line and the others keep working."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ring_data.errors import UserError
+
+from .base import Prompt, Sampler, SamplingSettings
+from .hf import read_chat_template
+
+
+def import_vllm():
+    try:
+        import vllm
+    except ImportError as e:
+        raise UserError(
+            f"--sampler vllm:... needs the vllm package (GPU machines: pip install vllm); it is not importable "
+            f"here ({e.msg}). Use hf:PATH, or openai:URL against a running `vllm serve`."
+        ) from None
+    return vllm
+
+
+class VLLMSampler(Sampler):
+    """All prompts of a batch go to ``LLM.chat`` (or ``LLM.generate`` without a chat template) in one call;
+    vLLM schedules them with continuous batching. Extra ``engine_args`` go to ``vllm.LLM``."""
+
+    def __init__(
+        self,
+        path: str,
+        settings: SamplingSettings | None = None,
+        *,
+        model_label: str | None = None,
+        **engine_args: Any,
+    ):
+        vllm = import_vllm()
+        self.settings = settings or SamplingSettings()
+        self.model = model_label or Path(path).name
+        self._template = read_chat_template(self.settings)
+        engine_args.setdefault("seed", self.settings.seed if self.settings.seed is not None else 0)
+        self.llm = vllm.LLM(model=path, **engine_args)
+        self._SamplingParams = vllm.SamplingParams
+        self.use_chat = self.settings.chat_template != "none" and (
+            self._template is not None or bool(getattr(self.llm.get_tokenizer(), "chat_template", None))
+        )
+
+    def params(self, n: int):
+        s = self.settings
+        return self._SamplingParams(
+            n=n,
+            temperature=max(0.0, s.temperature),
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,  # engine seed
+        )
+
+    def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
+        if self.use_chat:
+            outputs = self.llm.chat(
+                [list(p.messages) for p in prompts],
+                self.params(n),
+                chat_template=self._template,
+                add_generation_prompt=True,
+                use_tqdm=False,
+            )
+        else:
+            outputs = self.llm.generate([p.as_text() for p in prompts], self.params(n), use_tqdm=False)
+        return [[c.text for c in out.outputs] for out in outputs]
+
+    def close(self) -> None:
+        self.llm = None

@@ -1,0 +1,217 @@
+"""The four samplers on real parts: a tiny transformers model trained here for a few seconds, a real
+OpenAI-compatible HTTP server on loopback serving that model, a samples file, and vLLM up to its boundary."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from ring_data.annotate.prompts import build_prompt, render_user_text  # noqa: E402
+from ring_data.annotate.samplers import SamplingSettings, make_sampler  # noqa: E402
+from ring_data.annotate.samplers.openai import RequestFailed  # noqa: E402
+from ring_data.annotate.server import OpenAICompatServer, OpenAIHandler  # noqa: E402
+from ring_data.annotate.tiny_model import build_tiny_model  # noqa: E402
+from ring_data.errors import BadInputError, UserError  # noqa: E402
+
+EASY = [{"id": f"easy{i}", "domain": "math", "prompt": f"Add {i} and {i + 1}."} for i in range(3)]
+COIN = [{"id": f"coin{i}", "domain": "math", "prompt": f"Flip coin {i}."} for i in range(2)]
+
+
+def training_pairs():
+    pairs = [(render_user_text(r), f"\\boxed{{{2 * i + 1}}}") for i, r in enumerate(EASY)]
+    for r in COIN:  # two answers for one prompt: the model learns to pick either
+        pairs += [(render_user_text(r), "\\boxed{1}"), (render_user_text(r), "\\boxed{2}")]
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return str(
+        build_tiny_model(tmp_path_factory.mktemp("tiny") / "m", train_pairs=training_pairs(), steps=120)
+    )
+
+
+def prompts(rows):
+    return [build_prompt(r) for r in rows]
+
+
+def test_hf_sampler_learned_answers_and_a_real_distribution(model_dir):
+    sampler = make_sampler(f"hf:{model_dir}", SamplingSettings(max_tokens=12), batch_size=16)
+    out = sampler.sample(prompts(EASY + COIN), 8)
+    assert [len(x) for x in out] == [8] * 5
+    for i, responses in enumerate(out[:3]):  # learned: always the trained answer
+        assert responses.count(f"\\boxed{{{2 * i + 1}}}") >= 7, responses
+    coin = [r for responses in out[3:] for r in responses]
+    assert {"\\boxed{1}", "\\boxed{2}"} <= set(coin), coin  # sampling, not argmax
+    assert sampler.model == "m"
+
+
+def test_hf_sampler_seed_makes_runs_repeatable_and_batching_changes_nothing_shape_wise(model_dir):
+    settings = SamplingSettings(max_tokens=8, seed=7)
+    a = make_sampler(f"hf:{model_dir}", settings, batch_size=8).sample(prompts(COIN), 8)
+    b = make_sampler(f"hf:{model_dir}", settings, batch_size=8).sample(prompts(COIN), 8)
+    assert a == b
+    small = make_sampler(f"hf:{model_dir}", settings, batch_size=3).sample(prompts(EASY + COIN), 4)
+    assert [len(x) for x in small] == [4] * 5
+
+
+def test_hf_sampler_chat_template_options(model_dir, tmp_path):
+    row = EASY[0]
+    raw = make_sampler(f"hf:{model_dir}", SamplingSettings(chat_template="none"))
+    assert raw.render(build_prompt(row)) == render_user_text(row)
+    chat = make_sampler(f"hf:{model_dir}", SamplingSettings())
+    assert chat.render(build_prompt(row, system_prompt="Be brief.")).startswith(
+        "<|im_start|>system\nBe brief."
+    )
+    custom = tmp_path / "t.jinja"
+    custom.write_text("{% for m in messages %}Q: {{ m['content'] }}\n{% endfor %}A:")
+    sampler = make_sampler(f"hf:{model_dir}", SamplingSettings(chat_template=str(custom)))
+    assert sampler.render(build_prompt(row)) == f"Q: {render_user_text(row)}\nA:"
+    with pytest.raises(UserError, match="no such model"):
+        make_sampler(f"hf:{tmp_path / 'missing'}")
+
+
+def test_openai_sampler_against_loopback_server_matches_local_model(model_dir):
+    greedy = SamplingSettings(temperature=0, max_tokens=12)
+    local = make_sampler(f"hf:{model_dir}", greedy).sample(prompts(EASY), 2)
+    with OpenAICompatServer(model_dir, model_name="tiny-served") as srv:
+        remote = make_sampler(f"openai:{srv.url}", greedy, concurrency=3)
+        assert remote.model == "tiny-served"  # found through GET /v1/models
+        assert remote.sample(prompts(EASY), 2) == local  # the server really runs the model
+        sampled = make_sampler(f"openai:{srv.url}", SamplingSettings(max_tokens=12)).sample(prompts(COIN), 8)
+        assert [len(x) for x in sampled] == [8, 8]
+        assert {"\\boxed{1}", "\\boxed{2}"} <= {r for x in sampled for r in x}
+        completions = make_sampler(f"openai:{srv.url}", greedy, api="completions").sample(prompts(EASY), 3)
+        assert [len(x) for x in completions] == [3, 3, 3]
+
+
+class IgnoresN(OpenAIHandler):
+    """A server that returns one choice whatever n asks (some servers do)."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body["n"] = 1
+        data = json.dumps(body).encode()
+        self.headers.replace_header("Content-Length", str(len(data)))
+        import io
+
+        self.rfile = io.BytesIO(data)
+        super().do_POST()
+
+
+class FlakyFirst(OpenAIHandler):
+    failures = 2
+
+    def do_POST(self):
+        if FlakyFirst.failures > 0:
+            FlakyFirst.failures -= 1
+            self.rfile.read(int(self.headers["Content-Length"]))
+            return self._error(503, "overloaded")
+        super().do_POST()
+
+
+class Slow(OpenAIHandler):
+    def do_POST(self):
+        time.sleep(1.5)
+        super().do_POST()
+
+
+def test_openai_sampler_tops_up_when_server_ignores_n(model_dir):
+    with OpenAICompatServer(model_dir, handler=IgnoresN) as srv:
+        sampler = make_sampler(f"openai:{srv.url}", SamplingSettings(max_tokens=6), model_name="tiny")
+        out = sampler.sample(prompts(COIN), 4)
+        assert [len(x) for x in out] == [4, 4]
+        assert sampler.requests_sent == 8  # 4 one-choice requests per prompt
+
+
+def test_openai_sampler_retries_5xx_with_backoff(model_dir):
+    with OpenAICompatServer(model_dir, handler=FlakyFirst) as srv:
+        sampler = make_sampler(
+            f"openai:{srv.url}",
+            SamplingSettings(max_tokens=6),
+            model_name="tiny",
+            backoff=0.01,
+            concurrency=1,
+        )
+        out = sampler.sample(prompts(EASY[:1]), 2)
+        assert len(out[0]) == 2
+        assert sampler.retries_done == 2
+
+
+def test_openai_sampler_timeout_and_client_errors_are_one_line(model_dir):
+    with OpenAICompatServer(model_dir, handler=Slow) as srv:
+        sampler = make_sampler(
+            f"openai:{srv.url}",
+            SamplingSettings(max_tokens=4),
+            model_name="tiny",
+            timeout=0.3,
+            retries=1,
+            backoff=0.01,
+        )
+        t0 = time.perf_counter()
+        with pytest.raises(RequestFailed, match="failed after 2 attempts") as err:
+            sampler.sample(prompts(EASY[:1]), 1)
+        assert time.perf_counter() - t0 < 3
+        assert "\n" not in str(err.value)
+    with OpenAICompatServer(model_dir) as srv:
+        wrong = make_sampler(f"openai:{srv.url.replace('/v1', '/v2')}", model_name="tiny", retries=3)
+        with pytest.raises(RequestFailed, match="HTTP 404"):
+            wrong.sample(prompts(EASY[:1]), 1)
+        assert wrong.requests_sent == 1  # a 4xx is not retried
+    with pytest.raises(RequestFailed, match="failed after"):  # nothing listening
+        make_sampler("openai:http://127.0.0.1:9", retries=0)
+
+
+def test_samples_file_sampler(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text(
+        json.dumps({"id": "a", "responses": ["1", "2", "3"], "model": "m7"})
+        + "\n"
+        + json.dumps({"id": "b", "responses": ["x"]})
+        + "\n"
+    )
+    sampler = make_sampler(f"samples:{path}")
+    rows = [{"id": i, "domain": "math", "prompt": "p"} for i in ("a", "b", "zzz")]
+    assert sampler.sample(prompts(rows), 2) == [["1", "2"], ["x"], []]
+    assert sampler.model == "m7"
+    path.write_text(
+        json.dumps({"id": "a", "responses": ["1"]}) + "\n" + json.dumps({"id": "b", "responses": "1"})
+    )
+    with pytest.raises(BadInputError, match=r"s.jsonl:2: field 'responses'"):
+        make_sampler(f"samples:{path}")
+
+
+def test_bad_sampler_specs():
+    for spec in ("nope:x", "hf", "openai:", "samples"):
+        with pytest.raises(UserError, match="--sampler must be one of"):
+            make_sampler(spec)
+
+
+def _vllm_available() -> bool:
+    try:
+        import torch
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_vllm_available(), reason="vllm is installed: the live test covers it")
+def test_vllm_sampler_without_vllm_is_one_line_error(tmp_path):
+    with pytest.raises(UserError, match="needs the vllm package") as err:
+        make_sampler(f"vllm:{tmp_path}")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not _vllm_available(), reason="needs vllm and a CUDA GPU")
+def test_vllm_sampler_live(model_dir):
+    sampler = make_sampler(f"vllm:{model_dir}", SamplingSettings(max_tokens=12), gpu_memory_utilization=0.3)
+    out = sampler.sample(prompts(EASY + COIN), 8)
+    assert [len(x) for x in out] == [8] * 5
+    assert out[0].count("\\boxed{1}") >= 6
