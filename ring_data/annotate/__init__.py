@@ -4,7 +4,7 @@ Samplers (``hf:``, ``vllm:``, ``openai:``, ``samples:``) share one interface, se
 :mod:`ring_data.annotate.samplers`; the pipeline is :func:`ring_data.annotate.pipeline.annotate`.
 """
 
-from .difficulty import Difficulty, bucket_of, pass_at_k
+from .difficulty import Difficulty, bucket_of
 from .pipeline import AnnotateConfig, AnnotateStats, annotate
 from .samplers import Prompt, Sampler, SamplingSettings, make_sampler
 
@@ -18,5 +18,4 @@ __all__ = [
     "annotate",
     "bucket_of",
     "make_sampler",
-    "pass_at_k",
 ]

@@ -1,9 +1,8 @@
-"""Difficulty from n verified samples: pass rate, bucket, unbiased pass@k. Pure functions, no I/O."""
+"""Difficulty from n verified samples: pass rate, bucket, keep rules. Pure functions, no I/O."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from math import comb
 
 BUCKETS = ("all_wrong", "hard", "medium", "easy", "all_correct")
 
@@ -55,15 +54,6 @@ def difficulty_of(
         bucket=bucket_of(c, n, hard_max=hard_max, easy_min=easy_min),
         model=model,
     )
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k = 1 - C(n-c, k) / C(n, k) (Chen et al. 2021); needs k <= n."""
-    if not 0 < k <= n:
-        raise ValueError(f"need 0 < k <= n, got k={k}, n={n}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - comb(n - c, k) / comb(n, k)
 
 
 def outside_keep_range(pass_rate: float, n_correct: int, n_samples: int, keep_range, drop_extremes: bool):

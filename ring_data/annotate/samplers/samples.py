@@ -40,8 +40,8 @@ class SamplesFileSampler(Sampler):
                     raise BadInputError(
                         self.path, "must be a list of strings", line=lineno, field="responses"
                     )
-                # several lines for one id add up (e.g. two sampling runs appended to one file)
-                self.responses.setdefault(str(obj["id"]), []).extend(responses)
+                # the last line for an id wins: a resumed annotate run may have appended it again
+                self.responses[str(obj["id"])] = responses
                 if isinstance(obj.get("model"), str):
                     labels.add(obj["model"])
         self.model = model_label or (labels.pop() if len(labels) == 1 else f"samples:{self.path.name}")

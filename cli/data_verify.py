@@ -1,0 +1,94 @@
+"""``ring-data verify``: thin CLI over :func:`ring_data.verify.pipeline.verify_file`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ring_data.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "inputs", nargs="+", metavar="IN", help="rows: JSONL(.gz), Parquet or a datasets directory"
+    )
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="kept rows (suffix picks the format)")
+    p.add_argument("--rejects", metavar="FILE", help="rejects file (default: OUT's stem + .rejects.jsonl)")
+    p.add_argument("--report", metavar="DIR", help="write report.md/.html with plots here")
+    p.add_argument(
+        "--quorum",
+        type=float,
+        default=0.5,
+        help="candidates: keep when more than this share agrees with the answer (default 0.5: strict majority)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=min(8, (os.cpu_count() or 2) * 2), help="rows checked concurrently"
+    )
+    p.add_argument(
+        "--check-option",
+        action="append",
+        metavar="KEY=JSON",
+        help="extra option for verifiers.check_reference, e.g. time_limit=2 (repeatable)",
+    )
+    p.add_argument(
+        "--no-resume", action="store_true", help="start over instead of skipping ids already written"
+    )
+    p.add_argument("--on-bad-row", choices=("raise", "reject"), default="raise")
+    p.add_argument(
+        "--map", metavar="SPEC", help="column mapping, e.g. question=prompt,answer=reference.answer"
+    )
+
+
+def parse_check_options(specs: list[str] | None) -> dict:
+    out = {}
+    for spec in specs or []:
+        key, sep, value = spec.partition("=")
+        if not sep or not key:
+            raise UserError(f"--check-option expects KEY=VALUE, got {spec!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ring_data.io import parse_mapping
+    from ring_data.runtime import write_stats
+    from ring_data.verify.checks import CheckConfig
+    from ring_data.verify.pipeline import VerifyConfig, verify_file
+    from ring_data.verify.report import write_report
+
+    if not 0 <= args.quorum < 1:
+        raise UserError("--quorum must be in [0, 1)")
+    config = VerifyConfig(
+        check=CheckConfig(quorum=args.quorum, check_options=parse_check_options(args.check_option)),
+        workers=max(1, args.workers),
+        resume=not args.no_resume,
+        on_bad_row=args.on_bad_row,
+        mapping=parse_mapping(args.map) or None,
+    )
+    stats = verify_file(args.inputs, args.output, rejects=args.rejects, config=config)
+    data = stats.to_dict()
+    balanced = stats.input_rows == stats.total_kept + stats.total_rejected
+    stats_file = write_stats(
+        args.output, {"command": "ring-data verify", **data, "in_equals_kept_plus_rejected": balanced}
+    )
+    if args.report:
+        write_report(args.report, data)
+    print(
+        f"ring-data verify: {stats.input_rows} in = {stats.total_kept} kept + {stats.total_rejected} rejected"
+        f" ({'balanced' if balanced else 'NOT balanced: input changed since the first run?'}); "
+        f"checked {stats.checked} rows at {data['rows_per_s']:.1f} rows/s, skipped {stats.skipped_resumed} already done",
+        file=sys.stderr,
+    )
+    for domain, counts in data["by_domain"].items():
+        print(f"  {domain}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
+    print(
+        f"  stats: {stats_file}" + (f"; report: {Path(args.report) / 'report.md'}" if args.report else ""),
+        file=sys.stderr,
+    )
+    return 0

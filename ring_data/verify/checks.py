@@ -1,0 +1,98 @@
+"""Is one row usable for RL? Domain known, reference checkable by its verifier (``verifiers.check_reference``:
+math parses, MC letter among the choices, sudoku unique, countdown reachable, code solutions pass every
+test in the sandbox, ...), and candidate answers agreeing with the reference. Never raises on a row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ring_data.annotate.pipeline import is_known_domain
+
+# domains whose answers the verifier reads from \boxed{}: a bare candidate string is wrapped in it
+BOXED_DOMAINS = {"math", "science"}
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    ok: bool
+    reason: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckConfig:
+    quorum: float = 0.5  # kept when agreeing candidates / all candidates > quorum (strict majority)
+    check_options: dict[str, Any] = field(default_factory=dict)  # passed to verifiers.check_reference
+
+
+def as_response(candidate: str, domain: str) -> str:
+    """A candidate answer as a response the domain's verifier can read."""
+    if domain in BOXED_DOMAINS and "\\boxed" not in candidate:
+        return f"\\boxed{{{candidate}}}"
+    return candidate
+
+
+def check_row(row: dict[str, Any], config: CheckConfig | None = None) -> RowVerdict:
+    config = config or CheckConfig()
+    domain, reference = row.get("domain"), row.get("reference")
+    if not isinstance(domain, str) or not is_known_domain(domain):
+        return RowVerdict(False, "unknown_domain", {"domain": domain})
+    try:
+        verdict = _reference_check(reference, domain, config)
+        if verdict.ok and isinstance(reference, dict) and "candidates" in reference:
+            verdict = check_candidates(reference, domain, quorum=config.quorum)
+    except Exception as e:  # a checker bug or a pathological reference must not stop the run
+        return RowVerdict(False, "invalid_reference", {"error": f"{type(e).__name__}: {e}"[:500]})
+    return verdict
+
+
+def _reference_check(reference: Any, domain: str, config: CheckConfig) -> RowVerdict:
+    from verifiers import check_reference
+
+    if reference is None:
+        return RowVerdict(False, "invalid_reference", {"error": "row has no reference"})
+    res = check_reference(reference, domain, **config.check_options)
+    if res.ok:
+        return RowVerdict(True, "", dict(res.evidence or {}))
+    return RowVerdict(False, res.reason or "invalid_reference", dict(res.evidence or {}))
+
+
+def check_candidates(reference: dict[str, Any], domain: str, *, quorum: float = 0.5) -> RowVerdict:
+    """Kept when more than ``quorum`` of the candidates are equivalent to ``answer`` under the domain's
+    verifier (``1/2`` agrees with ``0.5``). On disagreement the evidence names the largest group of
+    mutually equivalent candidates, which is often the right answer when the reference is wrong."""
+    from verifiers import verify
+
+    candidates = reference.get("candidates")
+    if not isinstance(candidates, list) or not candidates or not all(isinstance(c, str) for c in candidates):
+        return RowVerdict(
+            False, "invalid_reference", {"error": "candidates must be a non-empty list of strings"}
+        )
+    answer_ref = {k: v for k, v in reference.items() if k not in ("candidates", "solutions")}
+    agree = [verify(as_response(c, domain), answer_ref, domain).correct for c in candidates]
+    share = sum(agree) / len(candidates)
+    evidence: dict[str, Any] = {"agree": sum(agree), "total": len(candidates), "quorum": quorum}
+    if share > quorum:
+        return RowVerdict(True, "", evidence)
+    evidence["disagreeing"] = [c for c, ok in zip(candidates, agree) if not ok][:5]
+    others = [c for c, ok in zip(candidates, agree) if not ok]
+    group = largest_equivalent_group(others, answer_ref, domain) if "answer" in answer_ref else []
+    if group:
+        evidence["majority_candidate"], evidence["majority_count"] = group[0], len(group)
+    return RowVerdict(False, "no_agreement", evidence)
+
+
+def largest_equivalent_group(candidates: list[str], reference: dict[str, Any], domain: str) -> list[str]:
+    """Group candidates by verifier equivalence to each group's first member; return the largest group."""
+    from verifiers import verify
+
+    groups: list[list[str]] = []
+    for c in candidates:
+        for g in groups:
+            if verify(as_response(c, domain), {**reference, "answer": g[0]}, domain).correct:
+                g.append(c)
+                break
+        else:
+            groups.append([c])
+    return max(groups, key=len) if groups else []
