@@ -1,0 +1,155 @@
+"""``ring-data clean``: filters, exact + near dedup and benchmark decontamination (ARCHITECTURE §5)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ring_data.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ring_data.clean.filters import FILTER_NAMES
+
+    p.add_argument(
+        "inputs", nargs="+", metavar="IN", help="JSONL(.gz) / Parquet files, datasets dirs or folders"
+    )
+    p.add_argument("-o", "--output", required=True, help="kept rows (.jsonl, .jsonl.gz, .parquet, or a dir)")
+    p.add_argument("--rejects", help="removed rows with reason + evidence (default: OUT.rejects.<ext>)")
+    p.add_argument("--report", metavar="DIR", help="write report.md/report.html with plots and examples here")
+    p.add_argument("--map", default="", help="column mapping, e.g. question=prompt,answer=reference.answer")
+    p.add_argument("--domain", help="domain for rows that have none (e.g. math)")
+    p.add_argument(
+        "--on-bad-row",
+        choices=["raise", "reject"],
+        default="raise",
+        help="unreadable rows: stop with file:line:field (default) or send to rejects",
+    )
+    p.add_argument(
+        "--engine", choices=["local", "ray"], default="local", help="per-row stages in-process or on Ray Data"
+    )
+    p.add_argument("--work-dir", help="stage results for resuming (default: OUT.work next to the output)")
+    p.add_argument("--no-resume", action="store_true", help="redo every stage even if a finished one matches")
+    g = p.add_argument_group("filters")
+    g.add_argument(
+        "--filters",
+        default=",".join(FILTER_NAMES),
+        help=f"comma list of filters to run (default all: {','.join(FILTER_NAMES)}); 'none' for none",
+    )
+    g.add_argument("--no-filter", action="append", default=[], metavar="NAME", help="switch one filter off")
+    g.add_argument("--max-prompt-chars", type=int, default=8000)
+    g.add_argument("--min-prompt-chars", type=int, default=10)
+    g.add_argument("--languages", default="", help="keep only these langdetect codes, e.g. en,zh (slow)")
+    g = p.add_argument_group("dedup")
+    g.add_argument("--no-exact", action="store_true", help="skip exact dedup")
+    g.add_argument("--no-near", action="store_true", help="skip near-duplicate dedup")
+    g.add_argument(
+        "--near-threshold", type=float, default=0.6, help="Jaccard of word 1+2-grams (default 0.6)"
+    )
+    g.add_argument("--bands", type=int, default=32)
+    g.add_argument("--rows-per-band", type=int, default=4)
+    g.add_argument(
+        "--numbers",
+        choices=["distinct", "ignore"],
+        default="distinct",
+        help="'distinct': problems differing only in their numbers are different problems (default)",
+    )
+    g = p.add_argument_group("decontamination")
+    g.add_argument("--no-decontam", action="store_true", help="skip decontamination")
+    g.add_argument(
+        "--benchmarks",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="extra benchmark files (JSONL/Parquet with prompt/problem/question, or an index .npz)",
+    )
+    g.add_argument(
+        "--builtin-benchmarks",
+        default="all",
+        help="shipped indexes to use: 'all' (default), 'none' or a comma list (aime2024,math500,...)",
+    )
+    g.add_argument("--ngram", type=int, default=8, help="n-gram length in words (default 8)")
+    g.add_argument(
+        "--min-overlap",
+        type=float,
+        default=0.5,
+        help="share of the smaller side's n-grams that must match (default 0.5)",
+    )
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def config_from_args(args: argparse.Namespace):
+    from ring_data.clean import decontam as dc
+    from ring_data.clean import minhash as mh
+    from ring_data.clean.filters import FILTER_NAMES, Settings
+    from ring_data.clean.pipeline import CleanConfig
+    from ring_data.io import parse_mapping
+
+    filters = [] if args.filters == "none" else _split(args.filters)
+    unknown = [f for f in filters + args.no_filter if f not in FILTER_NAMES]
+    if unknown:
+        raise UserError(f"--filters: unknown filter {unknown[0]!r} (known: {', '.join(FILTER_NAMES)})")
+    filters = [f for f in filters if f not in args.no_filter]
+    builtin = {"all": None, "none": ()}.get(args.builtin_benchmarks)
+    if args.builtin_benchmarks not in ("all", "none"):
+        builtin = tuple(_split(args.builtin_benchmarks))
+    if not 0 < args.near_threshold <= 1 or not 0 < args.min_overlap <= 1:
+        raise UserError("--near-threshold and --min-overlap must be in (0, 1]")
+    return CleanConfig(
+        filters=tuple(filters),
+        filter_settings=Settings(
+            max_prompt_chars=args.max_prompt_chars,
+            min_prompt_chars=args.min_prompt_chars,
+            languages=tuple(_split(args.languages)),
+        ),
+        exact=not args.no_exact,
+        near=not args.no_near,
+        near_params=mh.NearDupParams(
+            threshold=args.near_threshold,
+            bands=args.bands,
+            rows_per_band=args.rows_per_band,
+            same_numbers=args.numbers == "distinct",
+        ),
+        decontam=not args.no_decontam,
+        builtin_benchmarks=builtin,
+        benchmark_files=tuple(args.benchmarks),
+        decontam_params=dc.DecontamParams(n=args.ngram, min_overlap=args.min_overlap),
+        mapping=parse_mapping(args.map),
+        defaults={"domain": args.domain} if args.domain else {},
+        on_bad_row=args.on_bad_row,
+        engine=args.engine,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from ring_data.clean.pipeline import clean
+
+    config = config_from_args(args)
+    if args.no_resume and args.work_dir:
+        shutil.rmtree(args.work_dir, ignore_errors=True)
+    elif args.no_resume:
+        shutil.rmtree(Path(args.output).with_name(Path(args.output).name + ".work"), ignore_errors=True)
+    result = clean(
+        args.inputs,
+        args.output,
+        rejects=args.rejects,
+        report_dir=args.report,
+        work_dir=args.work_dir,
+        config=config,
+    )
+    s = result.stats
+    lines = [f"ring-data clean: {s['conservation']}  ({s['rows_per_second']} rows/s)"]
+    lines += [f"  {reason:<22} {n}" for reason, n in sorted(s["by_reason"].items(), key=lambda t: -t[1])]
+    if s["resumed_stages"]:
+        lines.append(f"  resumed finished stages: {', '.join(s['resumed_stages'])}")
+    lines.append(f"  kept -> {s['output']}   rejects -> {s['rejects']}")
+    if args.report:
+        lines.append(f"  report -> {Path(args.report) / 'report.html'}")
+    print("\n".join(lines), file=sys.stderr)
+    return 0

@@ -1,0 +1,223 @@
+"""Text normalisation shared by exact dedup, near dedup and decontamination (pure functions).
+
+A problem becomes a token sequence: NFKC, lower case, LaTeX spacing and wrappers removed (``$``,
+``\\(``, ``\\left``, ``\\,``, braces), ``\\dfrac``/``\\tfrac`` read as ``frac``, thousands separators
+joined, sentence punctuation dropped; words, numbers, LaTeX command names and math operators are
+tokens; CJK characters are one token each. Two problems with the same token sequence are the same
+problem. Tokens hash to stable 64-bit values (xxh64, seed 0), never Python's or polars' hash, because
+the shipped benchmark indexes store these hashes. ``NORMALIZER_VERSION`` is recorded in every index
+manifest and work directory; change it whenever a change here would alter a token or a hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import xxhash
+
+NORMALIZER_VERSION = "1"
+
+_DROP_COMMANDS = [
+    "left",
+    "right",
+    "big",
+    "bigl",
+    "bigr",
+    "bigg",
+    "biggl",
+    "biggr",
+    "displaystyle",
+    "textstyle",
+    "scriptstyle",
+    "quad",
+    "qquad",
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "mathsf",
+    "mathcal",
+    "mathbb",
+    "boldsymbol",
+    "operatorname",
+    "mbox",
+    "hspace",
+    "vspace",
+    "limits",
+    "nolimits",
+]
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+_TOKEN = (
+    r"\d+(?:\.\d+)?"  # number
+    r"|[" + _CJK + r"]"  # one CJK / kana character
+    r"|[\p{L}\p{M}&&[^" + _CJK + r"]]+"  # word (LaTeX command names arrive here without the backslash)
+    r"|[+\-*/=<>^!|()\[\]]"  # math operator / bracket
+)
+
+
+def token_expr(text: pl.Expr) -> pl.Expr:
+    """Polars expression: text -> list of normalised tokens (runs in Rust, on all cores)."""
+    thousands = r"(\d),(\d{3})\b"
+    return (
+        text.str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.replace_all(r"\\(?:" + "|".join(_DROP_COMMANDS) + r")\b", " ")
+        .str.replace_all(r"\\[,;:! ]|\\[()\[\]]|\{,\}|~", " ")
+        .str.replace_all(r"\\[dt]frac", r"\\frac")
+        .str.replace_all(thousands, "${1}${2}")
+        .str.replace_all(thousands, "${1}${2}")  # twice: matches do not overlap in 1,000,000
+        .str.replace_all(r"\\([a-z]+)", " ${1} ")
+        .str.extract_all(_TOKEN)
+    )
+
+
+def token_lists(texts: list[str] | pl.Series) -> pl.Series:
+    """Normalised tokens of many texts (a list[str] Series)."""
+    frame = pl.DataFrame({"text": pl.Series(texts, dtype=pl.String)})
+    return frame.select(tokens=token_expr(pl.col("text")).fill_null([]))["tokens"]
+
+
+def tokens(text: str) -> list[str]:
+    """Normalised tokens of one text."""
+    return token_lists([text])[0].to_list()
+
+
+def is_number(tok: str) -> bool:
+    return tok[0].isdigit()
+
+
+def numbers(toks: list[str]) -> tuple[str, ...]:
+    """The numbers of a problem in order: two problems that differ here are different problems."""
+    return tuple(t for t in toks if t[0].isdigit())
+
+
+def without_numbers(toks: list[str]) -> list[str]:
+    return [t for t in toks if not t[0].isdigit()]
+
+
+def hash_strings(values: list[str]) -> np.ndarray:
+    return np.fromiter(
+        (xxhash.xxh64_intdigest(v.encode("utf-8")) for v in values), dtype=np.uint64, count=len(values)
+    )
+
+
+@dataclass
+class Encoded:
+    """Many documents as arrays: ``flat[offsets[d]:offsets[d+1]]`` are document d's token hashes."""
+
+    flat: np.ndarray  # uint64 token hashes, documents end to end
+    offsets: np.ndarray  # int64, n_docs + 1
+    is_number: np.ndarray  # bool per token
+    exact_hash: np.ndarray  # uint64 per doc: hash of the token sequence
+    digitless_hash: np.ndarray  # uint64 per doc: same without number tokens
+    digitless_len: np.ndarray  # int64 per doc
+    numbers_hash: np.ndarray  # uint64 per doc: hash of the numbers in order
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.offsets) - 1
+
+    def digitless(self) -> tuple[np.ndarray, np.ndarray]:
+        """Token hashes and offsets with number tokens removed."""
+        keep = ~self.is_number
+        doc = np.repeat(np.arange(self.n_docs), np.diff(self.offsets))
+        counts = np.bincount(doc[keep], minlength=self.n_docs)
+        return self.flat[keep], np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def encode(texts: list[str] | pl.Series) -> Encoded:
+    """Tokenise and hash many texts at once (polars for the text work, xxh64 per distinct token)."""
+    toks = token_lists(texts)
+    lengths = toks.list.len().to_numpy().astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    exploded = toks.explode().drop_nulls()
+    distinct = exploded.unique()
+    flat = (
+        exploded.replace_strict(distinct, pl.Series(hash_strings(distinct.to_list())), return_dtype=pl.UInt64)
+        .to_numpy()
+        .astype(np.uint64)
+    )
+    num_mask = exploded.str.contains(r"^\d").to_numpy().astype(bool)
+    enc = Encoded(flat, offsets, num_mask, *(np.empty(0, np.uint64),) * 2, np.empty(0, np.int64), np.empty(0))
+    enc.exact_hash = sequence_hashes(flat, offsets)
+    nodig_flat, nodig_offsets = enc.digitless()
+    enc.digitless_hash = sequence_hashes(nodig_flat, nodig_offsets)
+    enc.digitless_len = np.diff(nodig_offsets)
+    doc = np.repeat(np.arange(enc.n_docs), lengths)
+    num_counts = np.bincount(doc[num_mask], minlength=enc.n_docs)
+    enc.numbers_hash = sequence_hashes(flat[num_mask], np.concatenate([[0], np.cumsum(num_counts)]))
+    return enc
+
+
+def sequence_hashes(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """One stable 64-bit hash per document of its whole token-hash sequence (order matters):
+    ``mix(sum_i t_i * P^(L-1-i) + L)`` in wrapping uint64 arithmetic, vectorised over documents."""
+    n_docs = len(offsets) - 1
+    lengths = np.diff(offsets)
+    out = np.zeros(n_docs, dtype=np.uint64)
+    if len(flat):
+        max_len = int(lengths.max())
+        with np.errstate(over="ignore"):
+            powers = np.cumprod(
+                np.concatenate([[1], np.full(max_len - 1, _P, dtype=np.uint64)]).astype(np.uint64)
+            )
+            doc = np.repeat(np.arange(n_docs), lengths)
+            from_end = offsets[doc + 1] - 1 - np.arange(len(flat))
+            terms = flat.astype(np.uint64) * powers[from_end]
+            nonempty = np.flatnonzero(lengths > 0)
+            out[nonempty] = np.add.reduceat(terms, offsets[nonempty])
+    with np.errstate(over="ignore"):
+        return mix64(out + lengths.astype(np.uint64))
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_P = np.uint64(0x100000001B3)  # FNV prime: the multiplier of the rolling n-gram combination
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (vectorised): spreads combined hashes over all 64 bits."""
+    with np.errstate(over="ignore"):
+        x = x.astype(np.uint64, copy=True)
+        x ^= x >> np.uint64(30)
+        x *= _M1
+        x ^= x >> np.uint64(27)
+        x *= _M2
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def ngram_hashes(token_hashes: np.ndarray, n: int) -> np.ndarray:
+    """Hashes of every contiguous n-gram of one token-hash sequence (empty when shorter than n).
+    Order matters: ``h = mix(((t0 * P + t1) * P + t2) ...)`` in wrapping uint64 arithmetic."""
+    token_hashes = np.asarray(token_hashes, dtype=np.uint64)
+    m = len(token_hashes) - n + 1
+    if m <= 0:
+        return np.empty(0, dtype=np.uint64)
+    acc = np.zeros(m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            acc = acc * _P + token_hashes[j : j + m]
+    return mix64(acc)
+
+
+def flat_ngram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """N-gram hashes for many documents at once. ``flat`` holds every document's token hashes end to
+    end, document ``d`` being ``flat[offsets[d]:offsets[d+1]]``. Returns ``(hashes, doc)``: one entry
+    per n-gram that lies inside one document, with the document it belongs to."""
+    total = len(flat) - n + 1
+    if total <= 0:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    acc = np.zeros(total, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            acc = acc * _P + flat[j : j + total]
+    starts = np.arange(total)
+    doc = np.searchsorted(offsets, starts, side="right") - 1
+    inside = starts + n <= offsets[doc + 1]
+    return mix64(acc[inside]), doc[inside]

@@ -1,0 +1,63 @@
+"""Ring-lite row filters: each catches its case, lets ordinary problems through, respects domains."""
+
+import pytest
+
+from ring_data.clean.filters import FilterSet, Settings
+
+
+def _check(prompt, answer="5", domain="math", **kw):
+    return FilterSet(**kw).first_failure(
+        {"prompt": prompt, "reference": {"answer": answer}, "domain": domain}
+    )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "answer", "reason"),
+    [
+        ("As shown in the figure, find the area of triangle ABC.", "6", "filter_image"),
+        ("Find the area of the shaded region. ![fig](img1.png)", "6", "filter_image"),
+        ("(a) Find x such that 2x=4. (b) Find y such that 3y=9.", "2", "filter_multipart"),
+        ("Which is largest? (A) 1 (B) 2 (C) 3 (D) 4", "D", "filter_choice"),
+        ("True or false: every prime greater than 2 is odd.", "True", "filter_choice"),
+        ("Is 91 a prime number?", "No", "filter_choice"),
+        ("Prove that there are infinitely many primes.", "", "filter_proof"),
+        ("Give an example of a non-abelian group of order 6.", "S_3", "filter_proof"),
+        (r"Compute $\frac{1}{2 + 3$.", "0.2", "filter_latex"),
+        (r"Compute $\left( 1 + 2 $.", "3", "filter_latex"),
+        ("Вычислите сумму всех чисел от одного до десяти.", "55", "filter_language"),
+        ("2+2", "4", "filter_length"),
+    ],
+)
+def test_each_filter_catches_its_case(prompt, answer, reason):
+    got = _check(prompt, answer)
+    assert got is not None and got[0] == reason, got
+    assert got[1]  # evidence says what matched
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        r"Find the value of $x$ if $3x + 5 = 20$.",
+        "How many positive divisors does 360 have?",
+        r"Let $f(x) = \frac{x^2-1}{x+1}$. Compute $f(3)$ and simplify your answer.",
+        "A train leaves at 3 pm and travels 120 km at 60 km/h. At what time does it arrive?",
+        "计算 1 到 100 的所有整数之和。",
+        "How many apples are left after Tom eats 3 of his 10 apples?",
+    ],
+)
+def test_ordinary_problems_pass(prompt):
+    assert _check(prompt) is None
+
+
+def test_domains_and_switches():
+    mc = "Which is largest? (A) 1 (B) 2 (C) 3 (D) 4"
+    assert _check(mc, "D", domain="science") is None  # multiple choice is fine in science
+    assert _check(mc, "D", enabled=("image", "proof")) is None  # switched off
+    assert _check("x" * 50, settings=Settings(max_prompt_chars=40))[0] == "filter_length"
+    assert (
+        _check(
+            "The quick brown fox jumps over the lazy dog again and again today.",
+            settings=Settings(languages=("de",)),
+        )[0]
+        == "filter_language"
+    )

@@ -1,0 +1,248 @@
+"""ring-data clean end to end on seeded corpora: dedup and decontamination precision/recall, row
+conservation, evidence, resume, bad input, formats, report."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mmath
+import pytest
+
+from ring_data.clean.corpus import clusters_from_rejects, make_corpus, pairwise_scores, true_pairs
+from ring_data.clean.pipeline import CleanConfig, clean
+from ring_data.io import read_rows, write_rows
+
+MMATH = {
+    f"{q['data_source']}/{q['data_source_id']}": q["question"]
+    for q in json.loads((Path(mmath.__file__).parent / "mmath" / "en.json").read_text())
+}
+
+
+def _run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "cli.ring_data", "clean", *map(str, args)], capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def corpus_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("corpus")
+    rows = make_corpus(6000, seed=11)
+    write_rows(tmp / "in.jsonl", rows)
+    result = clean(tmp / "in.jsonl", tmp / "out.jsonl", report_dir=tmp / "report")
+    return rows, result, tmp
+
+
+def test_dedup_precision_recall_and_templates_kept_apart(corpus_run):
+    rows, result, tmp = corpus_run
+    kept = list(read_rows(tmp / "out.jsonl"))
+    rejects = list(read_rows(tmp / "out.rejects.jsonl"))
+    scores = pairwise_scores(clusters_from_rejects(rejects), true_pairs(rows))
+    assert scores["precision"] >= 0.98 and scores["recall"] >= 0.95, scores
+    # same-template problems with other numbers are their own clusters: no row is removed for a row
+    # of another cluster (this seed has hundreds of such template siblings)
+    cluster = {r["id"]: r["meta"]["cluster"] for r in rows}
+    assert not [r for r in rejects if cluster[r["id"]] != cluster[r["evidence"]["kept_id"]]]
+    assert sum(r["meta"]["kind"] == "template" for r in rows) > 300
+    kept_ids = {r["id"] for r in kept}
+    for r in rejects:
+        assert r["evidence"]["kept_id"] in kept_ids  # evidence always points at a row that was kept
+        if r["reason"] == "near_duplicate":
+            assert 0 < r["evidence"]["similarity"] < 1
+    assert {r["reason"] for r in rejects} == {"exact_duplicate", "near_duplicate"}
+
+
+def test_rows_are_conserved_and_stats_say_so(corpus_run):
+    rows, result, tmp = corpus_run
+    n_kept = len((tmp / "out.jsonl").read_text().splitlines())
+    n_rej = len((tmp / "out.rejects.jsonl").read_text().splitlines())
+    assert n_kept + n_rej == len(rows)
+    stats = json.loads((tmp / "out.jsonl.stats.json").read_text())
+    assert stats["conservation"] == f"{len(rows)} in = {n_kept} kept + {n_rej} rejected"
+    assert sum(stats["by_reason"].values()) == n_rej
+
+
+def test_report_has_counts_histogram_and_examples(corpus_run):
+    rows, result, tmp = corpus_run
+    md = (tmp / "report" / "report.md").read_text()
+    stats = result.stats
+    assert f"| exact_duplicate | {stats['by_reason']['exact_duplicate']} |" in md
+    assert "near_similarity.png" in md and (tmp / "report" / "near_similarity.png").stat().st_size > 1000
+    assert md.count("### near_duplicate") == 3 and "| kept |" in md
+    assert (tmp / "report" / "report.html").exists()
+
+
+def _planted(tmp):
+    """Benchmark problems hidden in a clean pool: verbatim, reformatted, numbers changed, embedded, short."""
+    aime = MMATH["AIME2024/3"]
+    short_id = next(
+        k for k, v in MMATH.items() if k.startswith("MATH500") and len(v.split()) < 8 and "[asy]" not in v
+    )
+    math_id = next(
+        k
+        for k, v in MMATH.items()
+        if k.startswith("MATH500") and 25 < len(v.split()) < 60 and "[asy]" not in v
+    )
+    planted = {
+        "verbatim": (MMATH["AIME2025/2"], "AIME2025/2"),
+        "reformatted": (re.sub(r"\s+", "  ", MMATH[math_id]).upper().replace("$", " $ "), math_id),
+        "numbers": (re.sub(r"\d+", lambda m: str(int(m.group()) + 7), aime), "AIME2024/3"),
+        "embedded": (
+            "Solve this carefully, showing all steps. " + aime + " Put the final answer in a box.",
+            "AIME2024/3",
+        ),
+        "short": (MMATH[short_id], short_id),
+    }
+    pool = make_corpus(1500, seed=5, dup_fraction=0.0, template_fraction=0.0)
+    for kind, (text, _) in planted.items():
+        pool.append({"id": f"plant_{kind}", "domain": "math", "prompt": text, "reference": {"answer": "1"}})
+    write_rows(tmp / "pool.jsonl", pool)
+    return planted, pool
+
+
+def test_decontamination_catches_planted_items_and_nothing_else(tmp_path):
+    planted, pool = _planted(tmp_path)
+    res = clean(tmp_path / "pool.jsonl", tmp_path / "out.jsonl", config=CleanConfig(filters=()))
+    rejects = {r["id"]: r for r in read_rows(tmp_path / "out.rejects.jsonl")}
+    contaminated = {i for i, r in rejects.items() if r["reason"] == "contamination"}
+    assert contaminated == {f"plant_{k}" for k in planted}  # recall 1, precision 1 on this pool
+    for kind, (_, item) in planted.items():
+        ev = rejects[f"plant_{kind}"]["evidence"]
+        assert ev["item"] == item and ev["benchmark"] == item.split("/")[0].lower()
+        assert ev["match"]  # the matched n-gram or the whole-problem rule
+    assert rejects["plant_numbers"]["evidence"]["match_kind"] in ("digitless", "ngram")
+    assert rejects["plant_embedded"]["evidence"]["match_kind"] == "ngram"
+    assert len(rejects["plant_embedded"]["evidence"]["match"].split()) == 8
+    assert res.stats["by_reason"] == {"contamination": 5}
+
+
+def test_user_benchmark_file_and_builtin_switch(tmp_path):
+    pool = make_corpus(300, seed=8, dup_fraction=0.0, template_fraction=0.0)
+    write_rows(tmp_path / "pool.jsonl", pool)
+    (tmp_path / "my_eval.jsonl").write_text(
+        "".join(json.dumps({"id": f"E{i}", "problem": r["prompt"]}) + "\n" for i, r in enumerate(pool[:4]))
+    )
+    out = _run_cli(
+        tmp_path / "pool.jsonl",
+        "-o",
+        tmp_path / "out.parquet",
+        "--benchmarks",
+        tmp_path / "my_eval.jsonl",
+        "--builtin-benchmarks",
+        "none",
+    )
+    assert out.returncode == 0, out.stderr
+    rejects = list(read_rows(tmp_path / "out.rejects.parquet"))
+    assert sorted(r["evidence"]["item"] for r in rejects) == ["E0", "E1", "E2", "E3"]
+    assert {r["evidence"]["benchmark"] for r in rejects} == {"my_eval"}
+    assert len(list(read_rows(tmp_path / "out.parquet"))) == 296
+
+
+def test_resume_skips_finished_stages_and_redoes_changed_ones(tmp_path):
+    write_rows(tmp_path / "in.jsonl", make_corpus(800, seed=3))
+    first = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert first.stats["resumed_stages"] == []
+    again = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert again.stats["resumed_stages"] == ["ingest", "decontam", "exact", "near"]
+    assert again.stats["by_reason"] == first.stats["by_reason"]
+    # a run killed after ingest: later stages are missing -> only they run
+    for stage in ("decontam", "exact", "near"):
+        (tmp_path / "out.jsonl.work" / stage / "DONE").unlink()
+    partial = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert partial.stats["resumed_stages"] == ["ingest"]
+    changed = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl", config=CleanConfig(near=False))
+    assert changed.stats["resumed_stages"] == ["ingest", "decontam", "exact"]
+    assert "near_duplicate" not in changed.stats["by_reason"]
+
+
+def test_killed_process_resumes(tmp_path):
+    """A real kill (SIGKILL mid-run) leaves a work dir the next run continues from."""
+    write_rows(tmp_path / "in.jsonl", make_corpus(3000, seed=4))
+    code = (
+        "import os, signal, sys\n"
+        "from ring_data.clean import pipeline\n"
+        "real = pipeline.exact_duplicates\n"
+        "def die(*a, **k):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "pipeline.exact_duplicates = die\n"
+        f"pipeline.clean({str(tmp_path / 'in.jsonl')!r}, {str(tmp_path / 'out.jsonl')!r})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -9
+    assert not (tmp_path / "out.jsonl").exists()
+    res = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert res.stats["resumed_stages"] == ["ingest", "decontam"]
+    assert res.stats["rows_in"] == 3000
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            b'{"domain": "math", "prompt": "What is 2+2?"}\n{"domain": "math", "prompt": oops}\n',
+            r"in\.jsonl:2: malformed JSON",
+        ),
+        (
+            b'{"domain": "math", "prompt": "What is 2+2?"}\n{"domain": "math"}\n',
+            r"in\.jsonl:2: field 'prompt': missing required field",
+        ),
+        (b'{"domain": "math", "prompt": "caf\xe9 au lait?"}\n', r"in\.jsonl:1: not valid UTF-8"),
+        (b"", r"in\.jsonl: empty file: no rows"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, content, expected):
+    (tmp_path / "in.jsonl").write_bytes(content)
+    out = _run_cli(tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl")
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(expected, lines[0]), out.stderr
+
+
+def test_wrong_parquet_schema_and_on_bad_row_reject(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table({"question": ["What is 2+2 exactly?"], "domain": ["math"]}), tmp_path / "in.parquet"
+    )
+    out = _run_cli(tmp_path / "in.parquet", "-o", tmp_path / "out.jsonl")
+    assert out.returncode == 2 and "in.parquet:1: field 'prompt': missing required field" in out.stderr
+    ok = _run_cli(tmp_path / "in.parquet", "-o", tmp_path / "out.jsonl", "--map", "question=prompt")
+    assert ok.returncode == 0, ok.stderr
+    (tmp_path / "mixed.jsonl").write_bytes(b'{"domain": "math", "prompt": "What is 2+2?"}\n{bad\n')
+    rej = _run_cli(tmp_path / "mixed.jsonl", "-o", tmp_path / "o2.jsonl", "--on-bad-row", "reject")
+    assert rej.returncode == 0, rej.stderr
+    (bad,) = [json.loads(x) for x in (tmp_path / "o2.rejects.jsonl").read_text().splitlines()]
+    assert (
+        bad["reason"] == "bad_row"
+        and bad["evidence"]["line"] == 2
+        and "malformed JSON" in bad["evidence"]["error"]
+    )
+    assert "2 in = 1 kept + 1 rejected" in rej.stderr
+
+
+def test_filters_reject_with_evidence_and_hf_dataset_io(tmp_path):
+    rows = [
+        {"id": "a", "domain": "math", "prompt": "As shown in the figure, find the area of the square."},
+        {"id": "b", "domain": "math", "prompt": "Which is larger? (A) 2 (B) 3 (C) 4", "reference": "B"},
+        {
+            "id": "c",
+            "domain": "math",
+            "prompt": "Compute the sum of the first 10 odd numbers.",
+            "reference": "100",
+        },
+        {
+            "id": "d",
+            "domain": "code",
+            "prompt": "As shown in the figure below, print the maze.",
+            "reference": {},
+        },
+    ]
+    write_rows(tmp_path / "in_ds", rows)
+    res = clean(tmp_path / "in_ds", tmp_path / "out_ds")
+    assert [r["id"] for r in read_rows(tmp_path / "out_ds")] == ["c"]
+    reasons = {r["id"]: (r["reason"], r["evidence"]) for r in read_rows(tmp_path / "out_ds.rejects.jsonl")}
+    assert reasons["a"][0] == reasons["d"][0] == "filter_image"
+    assert reasons["b"] == ("filter_choice", {"kind": "multiple_choice", "options": ["A", "B", "C"]})
+    assert res.stats["by_domain"]["code"] == {"kept": 0, "filter_image": 1}
