@@ -21,6 +21,7 @@ from typing import Any
 from ring_data.io import read_rows
 from ring_data.rows import make_reject
 from ring_data.runtime import progress
+from ring_data.verify.checks import is_known_domain
 from ring_data.verify.journal import Journal
 
 from .difficulty import difficulty_of, outside_keep_range
@@ -77,16 +78,6 @@ class AnnotateStats:
         busy = self.generate_s + self.verify_s
         d["verify_share"] = round(self.verify_s / busy, 4) if busy else 0.0
         return d
-
-
-def is_known_domain(domain: str) -> bool:
-    from verifiers import get_verifier
-
-    try:
-        get_verifier(domain)
-    except ValueError:
-        return False
-    return True
 
 
 def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

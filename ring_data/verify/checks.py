@@ -7,10 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ring_data.annotate.pipeline import is_known_domain
-
 # domains whose answers the verifier reads from \boxed{}: a bare candidate string is wrapped in it
 BOXED_DOMAINS = {"math", "science"}
+
+
+def is_known_domain(domain: str) -> bool:
+    """A domain ``verifiers`` can check (built-in or registered, and importable)."""
+    from verifiers import get_verifier
+
+    try:
+        get_verifier(domain)
+    except (ValueError, ImportError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ def verify_file(
             else:
                 yield row
 
+    last_flush = started
     try:
         window: deque[tuple[dict[str, Any], Future]] = deque()
         with ThreadPoolExecutor(max(1, cfg.workers), thread_name_prefix="verify") as pool:
@@ -103,8 +104,9 @@ def verify_file(
                 while len(window) > 4 * max(1, cfg.workers) or (window and window[0][1].done()):
                     done_row, fut = window.popleft()
                     record(done_row, fut.result())
-                if stats.checked % 256 == 0:
+                if time.perf_counter() - last_flush > 1.0:  # an interrupted run loses at most ~1 s of work
                     journal.flush()
+                    last_flush = time.perf_counter()
             while window:
                 done_row, fut = window.popleft()
                 record(done_row, fut.result())
