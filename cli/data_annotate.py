@@ -36,7 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--map", metavar="SPEC", help="column mapping, e.g. question=prompt,answer=reference.answer"
     )
-    p.add_argument("--batch-size", type=int, default=16, help="problems per sampler call (default 16)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="problems per sampler call (default: hf 16, openai max(16, --concurrency), vllm and samples 256)",
+    )
     g = p.add_argument_group("sampling")
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-p", type=float, default=0.95)
@@ -94,6 +98,12 @@ def sampler_options(args: argparse.Namespace) -> dict:
     return common
 
 
+def default_batch_size(args: argparse.Namespace) -> int:
+    """Enough problems per call to keep the sampler busy: vLLM and servers batch internally."""
+    kind = args.sampler.partition(":")[0]
+    return {"hf": 16, "openai": max(16, args.concurrency)}.get(kind, 256)
+
+
 def run(args: argparse.Namespace) -> int:
     from ring_data.annotate import AnnotateConfig, SamplingSettings, annotate, make_sampler
     from ring_data.annotate.prompts import parse_template_options
@@ -115,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     )
     config = AnnotateConfig(
         n=args.n,
-        batch_size=max(1, args.batch_size),
+        batch_size=max(1, args.batch_size or default_batch_size(args)),
         drop_extremes=args.drop_extremes,
         keep_range=tuple(args.keep_range) if args.keep_range else None,
         templates=parse_template_options(args.prompt_template),
