@@ -4,6 +4,8 @@ rejected with reason ``filter_<name>`` and the returned evidence (what matched).
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import unicodedata
 from collections.abc import Callable
@@ -191,6 +193,47 @@ def language(prompt: str, reference: Any, settings: Settings) -> Evidence:
     return None
 
 
+def _gate_regex(gate: tuple[str, ...]) -> str:
+    return "(?i)" + "|".join(re.escape(g) for g in gate)
+
+
+def _prefilter(name: str, prompts, answers, settings: Settings):
+    """Polars expression-level mask of the rows that *may* fail filter ``name`` (exact for length;
+    a superset for the others), so the Python check runs only on those. Runs in Rust on all cores."""
+    import polars as pl
+
+    p = prompts
+    if name == "length":
+        n = p.str.strip_chars().str.len_chars()
+        return (n < settings.min_prompt_chars) | (n > settings.max_prompt_chars)
+    if name == "image":
+        return p.str.contains("(?i)" + _IMAGE.pattern)
+    if name == "language":
+        return pl.Series([True] * len(p)) if settings.languages else p.str.contains(r"[^\x00-\x7F]")
+    if name == "latex":
+        t = p.str.replace_all(r"\\[\\${}]", "")
+        return (
+            (t.str.count_matches(r"\{") != t.str.count_matches(r"\}"))
+            | (t.str.count_matches(r"\$") % 2 == 1)
+            | (t.str.count_matches(r"\\left\b") != t.str.count_matches(r"\\right\b"))
+            | t.str.contains(r"\\(?:begin|end)\{")  # environments are checked in order, in Python
+        )
+    if name == "choice":
+        binary = (
+            answers.str.strip_chars().str.strip_chars("$.").str.to_lowercase().is_in(sorted(_BINARY_ANSWER))
+        )
+        return p.str.contains(_gate_regex(_CHOICE_GATE)) | binary.fill_null(False)
+    if name == "multipart":
+        masks = [
+            p.str.count_matches(("(?i)" if m.flags & re.IGNORECASE else "") + m.pattern) >= 2
+            for m in _SUBQ_MARKERS
+        ]
+        return functools.reduce(operator.or_, masks)
+    if name == "proof":
+        return p.str.contains("(?i)" + _PROOF.pattern) | p.str.contains("(?i)" + _NOT_UNIQUE.pattern)
+    raise KeyError(name)
+
+
 @dataclass(frozen=True)
 class Filter:
     name: str
@@ -216,13 +259,39 @@ class FilterSet:
     enabled: tuple[str, ...] = FILTER_NAMES
     settings: Settings = field(default_factory=Settings)
 
+    def _run(self, f: Filter, row: dict[str, Any]) -> Evidence:
+        prompt, reference = row["prompt"], row.get("reference")
+        return f.check(prompt, reference, self.settings) if f.needs_settings else f.check(prompt, reference)
+
     def first_failure(self, row: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """``(reason, evidence)`` of the first filter the row fails, or None."""
-        prompt, reference, domain = row["prompt"], row.get("reference"), row["domain"]
         for f in FILTERS:
-            if f.name not in self.enabled or (f.domains is not None and domain not in f.domains):
+            if f.name not in self.enabled or (f.domains is not None and row["domain"] not in f.domains):
                 continue
-            ev = f.check(prompt, reference, self.settings) if f.needs_settings else f.check(prompt, reference)
+            ev = self._run(f, row)
             if ev is not None:
                 return f"filter_{f.name}", ev
         return None
+
+    def batch(self, rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]] | None]:
+        """:meth:`first_failure` for many rows: vectorised prefilters pick the rows each Python check
+        must look at (same verdicts, ~20x less Python)."""
+        import polars as pl
+
+        verdicts: list[tuple[str, dict[str, Any]] | None] = [None] * len(rows)
+        active = [f for f in FILTERS if f.name in self.enabled]
+        if not rows or not active:
+            return verdicts
+        prompts = pl.Series([r["prompt"] for r in rows], dtype=pl.String)
+        domains = pl.Series([r["domain"] for r in rows], dtype=pl.String)
+        answers = pl.Series([_answer(r.get("reference")) for r in rows], dtype=pl.String)
+        for f in active:
+            mask = _prefilter(f.name, prompts, answers, self.settings)
+            if f.domains is not None:
+                mask = mask & domains.is_in(list(f.domains))
+            for i in mask.fill_null(False).arg_true().to_list():
+                if verdicts[i] is None:
+                    ev = self._run(f, rows[i])
+                    if ev is not None:
+                        verdicts[i] = (f"filter_{f.name}", ev)
+        return verdicts

@@ -151,7 +151,8 @@ def candidate_pairs(
 def jaccard(a: set, b: set) -> float:
     if not a and not b:
         return 1.0
-    return len(a & b) / len(a | b)
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
 
 
 class UnionFind:

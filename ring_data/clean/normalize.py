@@ -206,18 +206,23 @@ def ngram_hashes(token_hashes: np.ndarray, n: int) -> np.ndarray:
     return mix64(acc)
 
 
-def flat_ngram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def flat_ngram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int, *, with_positions: bool = False):
     """N-gram hashes for many documents at once. ``flat`` holds every document's token hashes end to
     end, document ``d`` being ``flat[offsets[d]:offsets[d+1]]``. Returns ``(hashes, doc)``: one entry
-    per n-gram that lies inside one document, with the document it belongs to."""
+    per n-gram that lies inside one document, with the document it belongs to (and, with
+    ``with_positions``, where in the document it starts)."""
     total = len(flat) - n + 1
     if total <= 0:
-        return np.empty(0, np.uint64), np.empty(0, np.int64)
+        empty = (np.empty(0, np.uint64), np.empty(0, np.int64))
+        return (*empty, np.empty(0, np.int64)) if with_positions else empty
     acc = np.zeros(total, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(n):
             acc = acc * _P + flat[j : j + total]
-    starts = np.arange(total)
-    doc = np.searchsorted(offsets, starts, side="right") - 1
-    inside = starts + n <= offsets[doc + 1]
+    lengths = np.diff(offsets)
+    doc = np.repeat(np.arange(len(lengths)), lengths)[:total]
+    local = np.arange(total) - offsets[:-1][doc]
+    inside = local <= lengths[doc] - n
+    if with_positions:
+        return mix64(acc[inside]), doc[inside], local[inside]
     return mix64(acc[inside]), doc[inside]

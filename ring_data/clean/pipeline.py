@@ -142,7 +142,7 @@ def _concat_encoded(parts: list[Encoded]) -> Encoded:
 def prepare_batch(rows: list[dict[str, Any]], filters: FilterSet) -> tuple[list, Encoded]:
     """The per-row work of ingest (a pure function of a batch, so Ray can run it too): filter
     verdicts and the encoded prompts (filtered rows are encoded as empty text)."""
-    verdicts = [filters.first_failure(r) for r in rows]
+    verdicts = filters.batch(rows)
     enc = encode([r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)])
     return verdicts, enc
 
@@ -246,11 +246,6 @@ def _load_decisions(path: Path) -> dict[int, Decision]:
 
 
 # ---- dedup ----------------------------------------------------------------------------------------
-def _priority_order(members: np.ndarray, has_ref: np.ndarray) -> np.ndarray:
-    """Members sorted best first: with a reference answer, then earliest."""
-    return members[np.lexsort((members, ~has_ref[members]))]
-
-
 def exact_duplicates(ing: Ingested, alive: np.ndarray) -> dict[int, Decision]:
     lengths = np.diff(ing.enc.offsets)
     cand = np.flatnonzero(alive & (lengths > 0))
@@ -302,38 +297,51 @@ def near_duplicates(
             s = sets[local] = set(values[doc_offsets[local] : doc_offsets[local + 1]].tolist())
         return s
 
-    numbers = ing.enc.numbers_hash[rows]
-    edges: list[tuple[int, int]] = []
-    edge_sim: dict[tuple[int, int], float] = {}
+    numbers = ing.enc.numbers_hash[rows].tolist()
+    uf = mh.UnionFind(len(rows))
+    neighbours: dict[int, list[tuple[int, float]]] = {}
+    confirmed = 0
     for a, b in cand.tolist():
         if params.same_numbers and numbers[a] != numbers[b]:
             continue
+        if uf.find(a) == uf.find(b):  # already linked: this edge cannot change the clusters
+            continue
         sim = mh.jaccard(feats(a), feats(b))
         if sim >= params.threshold:
-            edges.append((a, b))
-            edge_sim[(a, b)] = sim
-    info["confirmed_pairs"] = len(edges)
-    neighbours: dict[int, list[tuple[int, float]]] = {}
-    for (a, b), s in edge_sim.items():
-        neighbours.setdefault(a, []).append((b, s))
-        neighbours.setdefault(b, []).append((a, s))
+            uf.union(a, b)
+            confirmed += 1
+            neighbours.setdefault(a, []).append((b, sim))
+            neighbours.setdefault(b, []).append((a, sim))
+    info["confirmed_pairs"] = confirmed
+    groups: dict[int, list[int]] = {}
+    for x in neighbours:
+        groups.setdefault(uf.find(x), []).append(x)
+    global_rows = rows.tolist()
+    has_ref = ing.has_ref.tolist()
     out: dict[int, Decision] = {}
-    for members in mh.clusters(len(rows), edges).values():
-        global_members = rows[np.array(members)]
-        ranked = _priority_order(global_members, ing.has_ref)
-        kept = int(ranked[0])
-        kept_local = int(np.searchsorted(rows, kept))
-        for g in ranked[1:]:
-            local = int(np.searchsorted(rows, g))
-            best_nb, best_sim = max(neighbours[local], key=lambda t: t[1])
-            ev = {
-                "kept_id": ing.ids[kept],
-                "similarity": round(mh.jaccard(feats(local), feats(kept_local)), 4),
-                "cluster_size": len(members),
-            }
-            if best_nb != kept_local:
-                ev["linked_via"] = {"id": ing.ids[int(rows[best_nb])], "similarity": round(best_sim, 4)}
-            out[int(g)] = Decision("near_duplicate", ev, kept)
+    for members in groups.values():
+        # keep rule: a reference answer first, then input order
+        kept_local = min(members, key=lambda m: (not has_ref[global_rows[m]], global_rows[m]))
+        kept = global_rows[kept_local]
+        for local in members:
+            if local == kept_local:
+                continue
+            direct = dict(neighbours[local])
+            if kept_local in direct:
+                ev = {
+                    "kept_id": ing.ids[kept],
+                    "similarity": round(direct[kept_local], 4),
+                    "cluster_size": len(members),
+                }
+            else:  # joined through a neighbour: report both the similarity to the kept row and the link
+                best_nb, best_sim = max(direct.items(), key=lambda t: t[1])
+                ev = {
+                    "kept_id": ing.ids[kept],
+                    "similarity": round(mh.jaccard(feats(local), feats(kept_local)), 4),
+                    "cluster_size": len(members),
+                    "linked_via": {"id": ing.ids[global_rows[best_nb]], "similarity": round(best_sim, 4)},
+                }
+            out[global_rows[local]] = Decision("near_duplicate", ev, kept)
     return out, info
 
 

@@ -61,3 +61,27 @@ def test_domains_and_switches():
         )[0]
         == "filter_language"
     )
+
+
+def test_vectorised_batch_gives_the_same_verdicts_as_row_by_row():
+    from ring_data.clean.corpus import make_corpus
+
+    rows = make_corpus(300, seed=1)
+    odd = [
+        "As shown in the figure, find x.",
+        "(a) Find x. (b) Find y.",
+        "Which? (A) 1 (B) 2 (C) 3",
+        "Prove that 2 is prime.",
+        r"Compute $\frac{1}{2$.",
+        r"Compute $\left( 1 $.",
+        "Вычислите сумму чисел.",
+        "tiny",
+        r"\begin{align} x \end{equation}",
+        "Is 7 prime?",
+    ]
+    rows += [
+        {"prompt": p, "domain": d, "reference": {"answer": "yes"}} for p in odd for d in ("math", "code")
+    ]
+    fs = FilterSet()
+    assert fs.batch(rows) == [fs.first_failure(r) for r in rows]
+    assert sum(v is not None for v in fs.batch(rows)) >= 12
