@@ -346,6 +346,13 @@ class RowWriter:
                 self._kinds.setdefault(k, set()).add(_kind(v))
         self.count += 1
 
+    def write_raw(self, line: bytes) -> None:
+        """Write one row that is already a JSON line (JSONL outputs only; skips a decode/encode)."""
+        if self.format != "jsonl":
+            raise ValueError("write_raw needs a JSONL output")
+        self._fh.write(line if line.endswith(b"\n") else line + b"\n")
+        self.count += 1
+
     def write_many(self, rows: Iterable[dict[str, Any]]) -> int:
         for row in rows:
             self.write(row)

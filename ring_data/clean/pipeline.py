@@ -16,6 +16,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,10 +167,10 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
     )
     batch: list[dict[str, Any]] = []
 
-    def flush() -> None:
-        verdicts, enc = batch_fn(batch)
+    def record(rows: list[dict[str, Any]], result) -> None:
+        verdicts, enc = result
         base = len(ids)
-        for i, (row, verdict) in enumerate(zip(batch, verdicts)):
+        for i, (row, verdict) in enumerate(zip(rows, verdicts)):
             ids.append(row["id"])
             domains.append(row["domain"])
             has_ref.append(_has_reference(row.get("reference")))
@@ -177,15 +178,21 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
                 filtered[base + i] = Decision(verdict[0], verdict[1])
             spool.write(_dumps(row) + b"\n")
         parts.append(enc)
-        batch.clear()
 
-    with rows_path.open("wb") as spool:
+    # One batch is filtered/tokenised in a worker thread (polars and numpy release the GIL) while the
+    # main thread parses and validates the next one; results are recorded in input order.
+    pending: tuple[list, Future] | None = None
+    with rows_path.open("wb") as spool, ThreadPoolExecutor(max_workers=1) as pool:
         for row in progress(reader, desc="clean: read+filter+tokenise", unit="rows"):
             batch.append(row)
             if len(batch) >= config.batch_rows:
-                flush()
+                if pending:
+                    record(pending[0], pending[1].result())
+                pending, batch = (batch, pool.submit(batch_fn, batch)), []
+        if pending:
+            record(pending[0], pending[1].result())
         if batch:
-            flush()
+            record(batch, batch_fn(batch))
     enc = _concat_encoded(parts)
     return Ingested(ids, domains, np.array(has_ref, dtype=bool), enc, filtered, bad_rows, rows_path)
 
@@ -587,9 +594,14 @@ def _write_outputs(
     evidences: dict[int, dict] = {}
     kept = 0
     with RowWriter(output) as out, RowWriter(rejects) as rej, ing.rows_path.open("rb") as spool:
+        raw_ok = out.format == "jsonl"
         for idx, line in enumerate(progress(spool, total=ing.n, desc="clean: write", unit="rows")):
-            row = _loads(line)
             d = decisions.get(idx)
+            if d is None and raw_ok and idx not in wanted_kept:
+                out.write_raw(line)  # the spool already holds the row as one JSON line
+                kept += 1
+                continue
+            row = _loads(line)
             if d is None:
                 out.write(row)
                 kept += 1
