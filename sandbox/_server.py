@@ -1,0 +1,331 @@
+"""The process that lives inside a box (stdlib only; run as ``python3 -I -c <this file's source>``).
+
+It speaks JSON lines: one request on stdin, one line per test case and a final ``{"done": ...}`` on
+stdout. Each case runs in a forked child with its own process group, rlimits, stdio pipes and a
+fresh working directory; Python programs run in the fork itself (a clean, pre-imported interpreter:
+no interpreter start per case), other programs are exec'd. After every case, everything else in
+the box (escaped grandchildren included) is killed and the scratch space is wiped, so one program
+never sees another's leftovers. The server is non-dumpable, so a program running under the same
+uid can neither ptrace it nor open its pipes through /proc; it can only kill it, which the host
+sees as a failed run.
+"""
+
+import atexit
+import base64
+import builtins
+import ctypes
+import io
+import json
+import os
+import random
+import resource
+import select
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+
+# Pre-imported for warm Python runs (the fork inherits them; a program's `import` is then a dict hit).
+WARM_MODULES = ("array", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "fractions",
+                "functools", "heapq", "itertools", "math", "operator", "re", "statistics", "string", "typing")  # fmt: skip
+for _name in WARM_MODULES:
+    __import__(_name)
+
+CONFIG = json.loads(sys.argv[1])
+RUN_DIR = os.path.join(CONFIG["scratch"], "run")
+WIPE_DIRS = CONFIG["wipe"]
+STDERR_KEEP = 64 * 1024
+CHUNK = 1 << 16
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0: no ptrace, no /proc/<pid>/fd for same-uid programs
+
+
+def send(obj):
+    os.write(1, (json.dumps(obj) + "\n").encode())
+
+
+def set_limits(lim):
+    def cap(which, soft, hard=None):
+        hard = soft if hard is None else hard
+        try:
+            resource.setrlimit(which, (soft, hard))
+        except (ValueError, OSError):
+            pass
+
+    cpu = int(lim["time"]) + 1
+    cap(resource.RLIMIT_CPU, cpu, cpu + 1)
+    if lim.get("as_bytes"):
+        cap(resource.RLIMIT_AS, lim["as_bytes"])
+    cap(resource.RLIMIT_FSIZE, lim["fsize"])
+    cap(resource.RLIMIT_NOFILE, lim["nofile"])
+    cap(resource.RLIMIT_NPROC, lim["nproc"])
+    cap(resource.RLIMIT_CORE, 0)
+    if lim.get("stack_bytes"):
+        cap(resource.RLIMIT_STACK, lim["stack_bytes"])
+
+
+def exec_python(source, filename):
+    """Run ``source`` as ``__main__`` in this (forked) interpreter, then exit like ``python3 file`` would."""
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)))
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(2, "w", closefd=False)), errors="backslashreplace", line_buffering=True
+    )
+    sys.argv = [filename]
+    main = types.ModuleType("__main__")
+    main.__file__ = filename
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    random.seed()  # a fresh interpreter would not share its parent's random state
+    code = 0
+    try:
+        exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
+    except SystemExit as e:
+        if e.code is None:
+            code = 0
+        elif isinstance(e.code, int):
+            code = e.code & 0xFF
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    try:
+        threading._shutdown()
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            code = code or 120
+    os._exit(code)
+
+
+def child(req, case_stdin_r, out_w, err_w, env):
+    try:
+        os.setpgid(0, 0)
+        os.dup2(case_stdin_r, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.closerange(3, 1 << 16)
+        os.chdir(req.get("cwd", RUN_DIR))
+        set_limits(req["limits"])
+        if req["kind"] == "python":
+            os.environ.clear()
+            os.environ.update(env)
+            exec_python(req["source"], req.get("filename", "main.py"))
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # exec keeps ignored signals; programs expect default
+        os.execve(req["argv"][0], req["argv"], env)
+    except BaseException as e:  # could not start the program at all
+        try:
+            os.write(2, f"sandbox: cannot start program: {e!r}\n".encode())
+        finally:
+            os._exit(127)
+
+
+def run_case(req, data, env):
+    lim = req["limits"]
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        child(req, in_r, out_w, err_w, env)
+    for fd in (in_r, out_w, err_w):
+        os.close(fd)
+    for fd in (in_w, out_r, err_r):
+        os.set_blocking(fd, False)
+    deadline = start + lim["time"]
+    out, err = bytearray(), bytearray()
+    err_total = 0
+    pending = memoryview(data)
+    if not pending:
+        os.close(in_w)
+        in_w = -1
+    readers = {out_r, err_r}
+    timed_out = over = False
+    status = rusage = None
+    while readers:
+        now = time.monotonic()
+        if now >= deadline:
+            timed_out = status is None
+            break
+        writers = [in_w] if in_w >= 0 else []
+        r, w, _ = select.select(list(readers), writers, [], min(deadline - now, 0.05))
+        if w:
+            try:
+                n = os.write(in_w, pending[:CHUNK])
+                pending = pending[n:]
+            except BrokenPipeError:
+                pending = pending[:0]
+            if not pending:
+                os.close(in_w)
+                in_w = -1
+        for fd in r:
+            chunk = os.read(fd, CHUNK)
+            if not chunk:
+                readers.discard(fd)
+            elif fd == out_r:
+                out += chunk
+                if len(out) > lim["output"]:
+                    over = True
+            else:
+                err_total += len(chunk)
+                if len(err) < STDERR_KEEP:
+                    err += chunk[: STDERR_KEEP - len(err)]
+                if err_total > lim["output"]:
+                    over = True
+        if over:
+            break
+        if not r and status is None:
+            wpid, st, ru = os.wait4(pid, os.WNOHANG)
+            if wpid:  # exited, but something it left behind holds the pipes: drain briefly, then stop
+                status, rusage = st, ru
+                deadline = min(deadline, time.monotonic() + 0.05)
+    # Stdio is closed (or abandoned): wait for the exit within the same deadline.
+    while status is None:
+        wpid, st, ru = os.wait4(pid, os.WNOHANG)
+        if wpid:
+            status, rusage = st, ru
+            break
+        if timed_out or over or time.monotonic() >= deadline:
+            timed_out = timed_out or not over
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _, status, rusage = os.wait4(pid, 0)
+            break
+        time.sleep(0.0005)
+    wall = time.monotonic() - start
+    try:
+        os.killpg(pid, signal.SIGKILL)  # children left in the group
+    except ProcessLookupError:
+        pass
+    for fd in (in_w, out_r, err_r):
+        if fd >= 0:
+            os.close(fd)
+    return {
+        "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "timed_out": timed_out,
+        "output_exceeded": over,
+        "wall": wall,
+        "cpu": rusage.ru_utime + rusage.ru_stime,
+        "maxrss_kb": rusage.ru_maxrss,
+        "stdout": base64.b64encode(bytes(out[: lim["output"]])).decode(),
+        "stderr": base64.b64encode(bytes(err)).decode(),
+        "stderr_truncated": err_total > len(err),
+    }
+
+
+def sweep(sweep_all):
+    """Kill every other process in the box and wipe the writable places."""
+    me = os.getpid()
+    if sweep_all:
+        for _ in range(3):
+            others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+            if not others:
+                break
+            for p in others:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.001)
+    while True:  # reap what we inherited (we are pid 1 under `unshare --fork`)
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    for top in WIPE_DIRS:
+        try:
+            names = os.listdir(top)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(top, name)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def write_files(root, files):
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    for name, b64 in files.items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(b64))
+
+
+def stop_requested():
+    r, _, _ = select.select([0], [], [], 0)
+    if not r:
+        return False
+    line = os.read(0, 4096)
+    return b"stop" in line or not line
+
+
+def handle(req, config):
+    env = config["env"]
+    sweep(config["sweep"])
+    cwd = req.get("cwd", RUN_DIR)
+    write_files(cwd, req.get("files", {}))
+    try:
+        if req["op"] == "compile":
+            res = run_case(req, b"", env)
+            arts = {}
+            for name in sorted(os.listdir(cwd)):
+                if any(name.endswith(s) for s in req["artifacts"]) or name in req["artifacts"]:
+                    with open(os.path.join(cwd, name), "rb") as f:
+                        arts[name] = base64.b64encode(f.read()).decode()
+            res["artifacts"] = arts
+            send({"done": True, "compile": res})
+            return
+        for i, data in enumerate(req["cases"]):
+            if i and stop_requested():
+                break
+            res = run_case(req, data.encode(), env)
+            res["case"] = i
+            send(res)
+            if i + 1 < len(req["cases"]):
+                sweep(config["sweep"])
+                write_files(cwd, req.get("files", {}))
+        send({"done": True})
+    finally:
+        sweep(config["sweep"])
+
+
+def main():
+    config = CONFIG
+    os.umask(0o077)
+    reader = io.BufferedReader(io.FileIO(0, "r", closefd=False))
+    send({"ready": True, "pid": os.getpid(), "uid": os.getuid()})
+    while True:
+        line = reader.readline()
+        if not line:
+            return
+        line = line.strip()
+        if not line or line == b"stop":
+            continue
+        try:
+            handle(json.loads(line), config)
+        except Exception as e:  # a server bug: report it, stay alive
+            send({"done": True, "error": f"{type(e).__name__}: {e}"})
+
+
+main()

@@ -1,0 +1,191 @@
+"""Which isolation this host offers, chosen once and reported by ``sandbox.isolation()``.
+
+Order of preference: bubblewrap (new user, pid, net, ipc, uts namespaces; read-only /usr; size-capped
+tmpfs scratch; nothing else of the host visible), else ``unshare`` (new net + pid namespaces only; the
+host filesystem stays readable), else bare processes. Every level adds rlimits, an own process group
+killed on every exit path and a clean environment; as root, every level also runs the box under an
+unprivileged uid leased for its lifetime, so RLIMIT_NPROC bites and a program cannot signal another
+box's processes. ``RING_SANDBOX_ISOLATION=bwrap|unshare|none`` forces a level (tests, debugging).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+
+UID_BASE = int(os.environ.get("RING_SANDBOX_UID_BASE", "61000"))
+UID_COUNT = 1000
+# What a program sees: nothing from the host environment.
+PROGRAM_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp"}
+LEVELS = ("bwrap", "unshare", "none")
+
+
+@dataclass(frozen=True)
+class Plan:
+    level: str  # bwrap | unshare | none
+    drop_uid: bool  # run the box under a leased unprivileged uid (host is root)
+    python: str  # interpreter used inside the box
+
+    @property
+    def label(self) -> str:
+        parts = {"bwrap": ["bwrap"], "unshare": ["unshare"], "none": []}[self.level]
+        if self.drop_uid:
+            parts.append("uid")
+        if self.level != "none":
+            parts += ["netns", "pidns"]
+        parts += ["rlimits", "pgroup", "cleanenv"]
+        return "+".join(parts)
+
+
+def box_python() -> str:
+    """An interpreter an unprivileged uid can execute, outside any virtualenv (stdlib only is needed)."""
+    forced = os.environ.get("RING_SANDBOX_PYTHON")
+    if forced:
+        return forced
+    for cand in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(cand, os.X_OK) and _world_executable(cand):
+            return cand
+    return os.path.realpath(sys.executable)
+
+
+def _world_executable(path: str) -> bool:
+    try:
+        return bool(os.stat(os.path.realpath(path)).st_mode & 0o001)
+    except OSError:
+        return False
+
+
+def _extra_ro_binds(python: str) -> list[str]:
+    """Host paths the box needs besides /usr: the interpreter's prefix if it lives elsewhere, and the
+    few /etc entries compilers and the JVM resolve through (alternatives, Java config, ld cache)."""
+    paths = []
+    real = os.path.realpath(python)
+    if not real.startswith("/usr/"):
+        paths.append(os.path.dirname(os.path.dirname(real)))
+    for p in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
+        if os.path.exists(p):
+            paths.append(p)
+    try:
+        paths += [os.path.join("/etc", n) for n in os.listdir("/etc") if n.startswith("java-")]
+    except OSError:
+        pass
+    return paths
+
+
+def wrapper_argv(plan: Plan, cache_dir: str, scratch_bytes: int) -> list[str]:
+    """The command prefix that puts a box's server inside the chosen isolation."""
+    if plan.level == "bwrap":
+        argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+        for name in ("bin", "lib", "lib64", "sbin", "lib32"):
+            if os.path.islink(f"/{name}"):
+                argv += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
+            elif os.path.isdir(f"/{name}"):
+                argv += ["--ro-bind", f"/{name}", f"/{name}"]
+        for p in _extra_ro_binds(plan.python):
+            argv += ["--ro-bind", p, p]
+        argv += ["--ro-bind", cache_dir, "/cache", "--proc", "/proc", "--dev", "/dev"]
+        argv += ["--size", str(scratch_bytes), "--tmpfs", "/tmp"]
+        argv += ["--size", str(min(scratch_bytes, 64 << 20)), "--tmpfs", "/dev/shm"]
+        argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
+        for k, v in PROGRAM_ENV.items():
+            argv += ["--setenv", k, v]
+        return argv + ["--"]
+    if plan.level == "unshare":
+        argv = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--uts"]
+        if plan.drop_uid or os.geteuid() != 0:
+            argv.insert(1, "--map-root-user")  # unprivileged unshare needs a user namespace
+        return argv + ["--"]
+    return []
+
+
+def server_config(plan: Plan, host_scratch: str | None) -> dict:
+    """What the in-box server needs: the program environment, where scratch lives and what to wipe.
+
+    Under bwrap, /tmp and /dev/shm are the box's own size-capped tmpfs; otherwise the box gets a
+    private host directory (never the host's /tmp itself). Sweeping "every other process" is only
+    safe where the box has its own pid namespace or uid."""
+    env = dict(PROGRAM_ENV)
+    if plan.level == "bwrap":
+        scratch, wipe = "/tmp", ["/tmp", "/dev/shm"]
+    else:
+        scratch, wipe = host_scratch, [host_scratch]
+        env["HOME"] = env["TMPDIR"] = host_scratch
+    return {"env": env, "sweep": plan.level != "none" or plan.drop_uid, "scratch": scratch, "wipe": wipe}
+
+
+class UidLease:
+    """An unprivileged uid held exclusively (flock) for one box's lifetime, across processes."""
+
+    _dir = os.path.join(tempfile.gettempdir(), "ring-sandbox-uids")
+    _lock = threading.Lock()
+    _next = 0
+
+    def __init__(self) -> None:
+        os.makedirs(self._dir, mode=0o700, exist_ok=True)
+        with UidLease._lock:
+            start = UidLease._next
+            UidLease._next = (UidLease._next + 1) % UID_COUNT
+        for k in range(UID_COUNT):
+            uid = UID_BASE + (start + os.getpid() + k) % UID_COUNT
+            fd = os.open(os.path.join(self._dir, str(uid)), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise RuntimeError("no free sandbox uid (all leased)")
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _probe(plan: Plan, cache_dir: str) -> bool:
+    """Does a trivial box start and report the expected uid under this plan?"""
+    lease = UidLease() if plan.drop_uid else None
+    try:
+        argv = wrapper_argv(plan, cache_dir, 1 << 20) + [
+            plan.python,
+            "-I",
+            "-c",
+            "import os; print(os.getuid())",
+        ]
+        kw = {"user": lease.uid, "group": lease.uid, "extra_groups": []} if lease else {}
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, env=PROGRAM_ENV, **kw)
+        want = str(lease.uid) if lease else None
+        got = out.stdout.strip().splitlines()[-1:] if out.returncode == 0 else []
+        return bool(got) and (want is None or got[0] in (want, "0"))
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        if lease:
+            lease.release()
+
+
+@functools.cache
+def choose_plan() -> Plan:
+    from .compile_cache import cache_root
+
+    python = box_python()
+    drop = os.geteuid() == 0
+    forced = os.environ.get("RING_SANDBOX_ISOLATION")
+    if forced:
+        if forced not in LEVELS:
+            raise ValueError(f"RING_SANDBOX_ISOLATION={forced!r}: expected one of {', '.join(LEVELS)}")
+        return Plan(forced, drop, python)
+    for level, tool in (("bwrap", "bwrap"), ("unshare", "unshare")):
+        if shutil.which(tool):
+            plan = Plan(level, drop, python)
+            if _probe(plan, cache_root()):
+                return plan
+    return Plan("none", drop, python)
