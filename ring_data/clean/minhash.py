@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .normalize import _P, flat_ngram_hashes, mix64
+from .normalize import _P, mix64
 
 
 @dataclass(frozen=True)
@@ -39,21 +39,50 @@ class NearDupParams:
         return 1.0 - (1.0 - jaccard**self.rows_per_band) ** self.bands
 
 
-def features(flat_tokens: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Word 1-gram and 2-gram hashes for every document, grouped by document: ``(values, doc_offsets)``
-    (each document's unigrams, then its bigrams; placed by index arithmetic, no sort)."""
-    n_docs = len(offsets) - 1
+@dataclass
+class Features:
+    """32-bit word 1-gram and 2-gram hashes of many documents: ``uni[uni_offsets[d]:uni_offsets[d+1]]``
+    and likewise ``bi`` for document d (two blocks, so nothing has to be interleaved)."""
+
+    uni: np.ndarray
+    uni_offsets: np.ndarray
+    bi: np.ndarray
+    bi_offsets: np.ndarray
+
+    def set_of(self, d: int) -> set:
+        u, b = self.uni_offsets, self.bi_offsets
+        return set(self.uni[u[d] : u[d + 1]].tolist()) | set(self.bi[b[d] : b[d + 1]].tolist())
+
+    def signatures(self, num_perm: int, seed: int = 1) -> np.ndarray:
+        """MinHash of the union = elementwise minimum of the two blocks' MinHashes."""
+        sig = signatures(self.uni, self.uni_offsets, num_perm, seed)
+        np.minimum(sig, signatures(self.bi, self.bi_offsets, num_perm, seed), out=sig)
+        return sig
+
+
+def features(flat_tokens: np.ndarray, offsets: np.ndarray) -> Features:
+    """Word 1-gram and 2-gram features of every document (token hashes end to end, ``offsets``)."""
     lengths = np.diff(offsets)
     n_bi = np.maximum(lengths - 1, 0)
-    doc_offsets = np.concatenate([[0], np.cumsum(lengths + n_bi)]).astype(np.int64)
-    values = np.empty(doc_offsets[-1], dtype=np.uint64)
-    doc = np.repeat(np.arange(n_docs), lengths)
-    local = np.arange(len(flat_tokens)) - offsets[doc]
-    values[doc_offsets[doc] + local] = flat_tokens
-    bi, bi_doc = flat_ngram_hashes(flat_tokens, offsets, 2)
-    bi_local = np.arange(len(bi)) - np.repeat(np.concatenate([[0], np.cumsum(n_bi)])[:-1], n_bi)
-    values[doc_offsets[bi_doc] + lengths[bi_doc] + bi_local] = bi
-    return values, doc_offsets
+    with np.errstate(over="ignore"):
+        pairs = (
+            mix64(flat_tokens[:-1] * _P + flat_tokens[1:]) if len(flat_tokens) > 1 else np.empty(0, np.uint64)
+        )
+    # a bigram starting at a document's last token would cross into the next document
+    crossing = np.zeros(len(pairs), dtype=bool)
+    ends = offsets[1:][lengths > 0] - 1
+    crossing[ends[ends < len(pairs)]] = True
+    return Features(
+        uni=to_32bit(flat_tokens),
+        uni_offsets=np.asarray(offsets, dtype=np.int64),
+        bi=to_32bit(pairs[~crossing]),
+        bi_offsets=np.concatenate([[0], np.cumsum(n_bi)]).astype(np.int64),
+    )
+
+
+def to_32bit(values: np.ndarray) -> np.ndarray:
+    """Top 32 bits of 64-bit feature hashes (half the memory; collisions inside a problem are ~1e-8)."""
+    return (np.asarray(values, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
 
 
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +101,7 @@ def signatures(
     without features get all-ones columns and are left out by :func:`candidate_pairs`."""
     n_docs = len(doc_offsets) - 1
     a, b = _permutations(num_perm, seed)
-    x32 = (np.asarray(values, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
+    x32 = values if values.dtype == np.uint32 else to_32bit(values)
     sig = np.full((num_perm, n_docs), 0xFFFFFFFF, dtype=np.uint32)
     lengths = np.diff(doc_offsets)
     for start in range(0, n_docs, block):
@@ -118,12 +147,12 @@ def candidate_pairs(
     r = params.rows_per_band
     pairs = []
     base = np.zeros(len(idx), dtype=np.uint64) if salt is None else salt[idx].astype(np.uint64)
-    rows = sig[:, idx].astype(np.uint64) if active is not None else sig.astype(np.uint64)
+    sub = sig[:, idx] if active is not None else sig
     with np.errstate(over="ignore"):
         for band in range(params.bands):
             key = base + np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15)
             for k in range(band * r, band * r + r):
-                key = key * _P + rows[k]
+                key = key * _P + sub[k].astype(np.uint64)
             key = mix64(key)
             order = np.argsort(key)
             sk = key[order]

@@ -291,17 +291,21 @@ def near_duplicates(
     if len(rows) < 2:
         return {}, info
     flat, offsets = _subset(ing.enc, rows)
-    values, doc_offsets = mh.features(flat, offsets)
-    sig = mh.signatures(values, doc_offsets, params.num_perm, params.seed)
+    feats_all = mh.features(flat, offsets)
+    del flat
+    sig = feats_all.signatures(params.num_perm, params.seed)
     salt = ing.enc.numbers_hash[rows] if params.same_numbers else None
     cand = mh.candidate_pairs(sig, params, salt=salt)
+    del sig
     info["candidate_pairs"] = int(len(cand))
-    sets: dict[int, set] = {}
+    last: list = [-1, set()]  # pairs come sorted by their first member: reuse its set, keep no others
 
-    def feats(local: int) -> set:
-        s = sets.get(local)
-        if s is None:
-            s = sets[local] = set(values[doc_offsets[local] : doc_offsets[local + 1]].tolist())
+    def feats(local: int, reuse: bool = False) -> set:
+        if reuse and last[0] == local:
+            return last[1]
+        s = feats_all.set_of(local)
+        if reuse:
+            last[0], last[1] = local, s
         return s
 
     numbers = ing.enc.numbers_hash[rows].tolist()
@@ -313,7 +317,7 @@ def near_duplicates(
             continue
         if uf.find(a) == uf.find(b):  # already linked: this edge cannot change the clusters
             continue
-        sim = mh.jaccard(feats(a), feats(b))
+        sim = mh.jaccard(feats(a, reuse=True), feats(b))
         if sim >= params.threshold:
             uf.union(a, b)
             confirmed += 1
