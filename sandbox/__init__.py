@@ -17,7 +17,7 @@ __all__ = ["RunResult", "RunStatus", "isolation", "language_available", "run_cod
 def isolation() -> str:
     """What protects local runs on this host, e.g. ``bwrap+uid+netns+pidns+rlimits+pgroup+cleanenv``
     (probed once, then cached)."""
-    from .isolation import choose_plan
+    from .isolate import choose_plan
 
     return choose_plan().label
 

@@ -302,6 +302,9 @@ def handle(req, config):
             res = run_case(req, data.encode(), env)
             res["case"] = i
             send(res)
+            failed = res["timed_out"] or res["output_exceeded"] or res["exit"] != 0
+            if failed and req.get("stop_on_error"):
+                break
             if i + 1 < len(req["cases"]):
                 sweep(config["sweep"])
                 write_files(cwd, req.get("files", {}))

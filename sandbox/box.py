@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import isolation
+from . import isolate
 from .compile_cache import cache_root
 
 SERVER_SOURCE = (Path(__file__).with_name("_server.py")).read_text()
@@ -37,16 +37,16 @@ class BoxError(RuntimeError):
 
 
 class Box:
-    def __init__(self, plan: isolation.Plan) -> None:
+    def __init__(self, plan: isolate.Plan) -> None:
         self.plan = plan
-        self.lease = isolation.UidLease() if plan.drop_uid else None
+        self.lease = isolate.UidLease() if plan.drop_uid else None
         self.host_scratch: str | None = None
         if plan.level != "bwrap":
             self.host_scratch = tempfile.mkdtemp(prefix="ring-box-")
             if self.lease:
                 os.chown(self.host_scratch, self.lease.uid, self.lease.uid)
-        config = isolation.server_config(plan, self.host_scratch)
-        argv = isolation.wrapper_argv(plan, cache_root(), SCRATCH_MB << 20)
+        config = isolate.server_config(plan, self.host_scratch)
+        argv = isolate.wrapper_argv(plan, cache_root(), SCRATCH_MB << 20)
         argv += [plan.python, "-I", "-c", SERVER_SOURCE, json.dumps(config)]
         kw = {}
         if self.lease:
@@ -150,7 +150,7 @@ class BoxPool:
         self._lock = threading.Lock()
         atexit.register(self.close)
 
-    def acquire(self, plan: isolation.Plan) -> Box:
+    def acquire(self, plan: isolate.Plan) -> Box:
         with self._lock:
             while self._idle:
                 box = self._idle.pop()

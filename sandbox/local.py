@@ -7,7 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from . import compile_cache, isolation
+from . import compile_cache, isolate
 from .box import POOL, Box, BoxError
 from .languages import Language, get_language
 from .result import RunResult, RunStatus, batch_result
@@ -130,7 +130,7 @@ def run_local(
 ) -> tuple[list[RunResult], RunResult | None, str]:
     """Run ``code`` once per case. Returns (case results, compile result or None, isolation label)."""
     lang = get_language(language)
-    plan = isolation.choose_plan()
+    plan = isolate.choose_plan()
     label = plan.label
     box = POOL.acquire(plan)
     healthy = False
@@ -145,7 +145,7 @@ def run_local(
             req = {"op": "run", "kind": "exec", "argv": lang.run_argv(art_dir, memory_limit_mb)}
         else:
             req = {"op": "run", "kind": "python", "source": code, "filename": "main.py"}
-        req.update(limits=limits, cases=list(cases))
+        req.update(limits=limits, cases=list(cases), stop_on_error=stop_on_error)
         box.send(req)
         results: list[RunResult] = []
         stopped = False
@@ -156,10 +156,10 @@ def run_local(
                 if "error" in reply:
                     raise BoxError(reply["error"])
                 break
+            if stopped:  # the box ran ahead before it saw our stop: discard
+                continue
             res = classify(reply, limits, label)
             results.append(res)
-            if stopped:
-                continue
             keep_going = (on_case(len(results) - 1, res) is not False) if on_case else True
             if (stop_on_error and not res.ok) or not keep_going:
                 box.stop()
@@ -184,7 +184,7 @@ def run_code_local(
     on_case: CaseHook | None,
 ) -> RunResult:
     cases = list(inputs) if inputs is not None else [stdin or ""]
-    label = isolation.choose_plan().label
+    label = isolate.choose_plan().label
     try:
         results, compiled, label = run_local(
             code,
