@@ -1,0 +1,166 @@
+"""The code domain's inputs: the program pulled from a response, the reference, and the Python
+drivers for function-call and assert-style tests.
+
+Drivers read a per-run random marker from stdin before the solution runs (then stdin is /dev/null),
+keep it in a function local, and print it only after the tests: a solution that exits early with
+success, or swallows the tests' failure by exiting, never prints it. The solution runs with its own
+globals, so the driver's names are not within its reach by plain lookups.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.languages import ALIASES
+
+from .code_compare import DEFAULT_FLOAT_TOL
+
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([^\s`]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
+
+
+def extract_program(answer: str, language: str) -> str | None:
+    """The last fenced block tagged with ``language`` (or an alias); else the last untagged one."""
+    tagged, untagged = None, None
+    for m in _FENCE.finditer(answer):
+        tag, body = m.group(1).lower(), m.group(2)
+        if not body.strip():
+            continue
+        if not tag:
+            untagged = body
+        elif ALIASES.get(tag) == language:
+            tagged = body
+    return tagged if tagged is not None else untagged
+
+
+@dataclass(frozen=True)
+class CodeReference:
+    language: str  # canonical: python | cpp | java
+    tests: list[dict[str, Any]] = field(default_factory=list)  # {"input": str, "output": str | value}
+    fn_name: str | None = None
+    test_code: str | None = None
+    time_limit: float = 5.0
+    memory_limit_mb: int = 512
+    float_tol: float = DEFAULT_FLOAT_TOL
+
+    @property
+    def n_checks(self) -> int:
+        return len(self.tests) + (1 if self.test_code else 0)
+
+
+def parse_reference(reference: Any, **options: Any) -> CodeReference:
+    """Validate a code reference; raises ValueError with a short reason when it is unusable."""
+    if not isinstance(reference, dict):
+        raise ValueError("a code reference must be an object")
+    lang = ALIASES.get(str(reference.get("language", "python")).strip().lower())
+    if lang is None:
+        raise ValueError(f"unsupported language {reference.get('language')!r}")
+    tests = reference.get("tests")
+    if tests is None and isinstance(reference.get("inputs"), list):  # APPS/TACO style
+        outs = reference.get("outputs")
+        if not isinstance(outs, list) or len(outs) != len(reference["inputs"]):
+            raise ValueError("'inputs' and 'outputs' must be lists of the same length")
+        tests = [{"input": i, "output": o} for i, o in zip(reference["inputs"], outs)]
+    tests = tests or []
+    if not isinstance(tests, list) or not all(isinstance(t, dict) and "output" in t for t in tests):
+        raise ValueError("'tests' must be a list of {input, output} objects")
+    fn_name, test_code = reference.get("fn_name"), reference.get("test_code")
+    if fn_name is not None and (not isinstance(fn_name, str) or not fn_name.isidentifier()):
+        raise ValueError("'fn_name' must be a Python identifier")
+    if test_code is not None and (not isinstance(test_code, str) or not test_code.strip()):
+        raise ValueError("'test_code' must be non-empty source")
+    if (fn_name or test_code) and lang != "python":
+        raise ValueError("'fn_name' and 'test_code' tests are supported for Python only")
+    if not tests and not test_code:
+        raise ValueError("the reference has no tests")
+    norm = []
+    for i, t in enumerate(tests):
+        inp = t.get("input", "")
+        if fn_name:
+            if isinstance(inp, list):  # already-parsed arguments
+                inp = "\n".join(json.dumps(a) for a in inp)
+            out = t["output"]
+            if isinstance(out, str):
+                try:
+                    out = json.loads(out)
+                except ValueError:
+                    raise ValueError(f"test {i}: 'output' is not JSON (fn_name tests)") from None
+            try:
+                for line in str(inp).split("\n"):
+                    if line.strip():
+                        json.loads(line)
+            except ValueError:
+                raise ValueError(f"test {i}: 'input' must hold JSON arguments, one per line") from None
+            norm.append({"input": str(inp), "output": out})
+        else:
+            if not isinstance(inp, str) or not isinstance(t["output"], str):
+                raise ValueError(f"test {i}: 'input' and 'output' must be strings")
+            norm.append({"input": inp, "output": t["output"]})
+    try:
+        time_limit = float(options.get("time_limit") or reference.get("time_limit") or 5.0)
+        memory = int(options.get("memory_limit_mb") or reference.get("memory_limit_mb") or 512)
+        tol = float(options.get("float_tol") or reference.get("float_tol") or DEFAULT_FLOAT_TOL)
+    except (TypeError, ValueError):
+        raise ValueError("'time_limit', 'memory_limit_mb' and 'float_tol' must be numbers") from None
+    if not (0 < time_limit <= 600 and 16 <= memory <= 65536 and 0 <= tol < 1):
+        raise ValueError("limits out of range (time_limit 0-600 s, memory_limit_mb 16-65536)")
+    return CodeReference(lang, norm, fn_name, test_code, time_limit, memory, tol)
+
+
+_CALL_DRIVER = """\
+def _ring_driver():
+    import json, os, sys
+    marker = sys.stdin.readline().rstrip("\\n")
+    args = [json.loads(line) for line in sys.stdin.read().split("\\n") if line.strip()]
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    scope = {{"__name__": "solution", "__builtins__": __builtins__}}
+    exec(compile({source!r}, "solution.py", "exec"), scope)
+    fn = scope.get({fn_name!r})
+    if fn is None and isinstance(scope.get("Solution"), type):
+        fn = getattr(scope["Solution"](), {fn_name!r})
+    result = json.dumps(fn(*args), default=repr)
+    sys.stdout.flush()
+    os.write(1, ("\\n" + marker + result + "\\n").encode())
+
+
+_ring_driver()
+"""
+
+_ASSERT_DRIVER = """\
+def _ring_driver():
+    import os, sys
+    marker = sys.stdin.readline().rstrip("\\n")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    scope = {{"__name__": "__main__", "__builtins__": __builtins__}}
+    exec(compile({source!r}, "solution.py", "exec"), scope)
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    os.write(1, ("\\n" + marker + "\\n").encode())
+
+
+_ring_driver()
+"""
+
+
+def call_driver(program: str, fn_name: str) -> str:
+    return _CALL_DRIVER.format(source=program, fn_name=fn_name)
+
+
+def assert_driver(program: str, test_code: str) -> str:
+    return _ASSERT_DRIVER.format(source=program.rstrip() + "\n\n" + test_code.strip() + "\n")
+
+
+def marker_value(stdout: str, marker: str) -> str | None:
+    """What follows the marker on the last line that starts with it (None when it never appeared)."""
+    for line in reversed(stdout.split("\n")):
+        if line.startswith(marker):
+            return line[len(marker) :]
+    return None
