@@ -198,7 +198,7 @@ def _gate_regex(gate: tuple[str, ...]) -> str:
 
 
 def _prefilter(name: str, prompts, answers, settings: Settings):
-    """Polars expression-level mask of the rows that *may* fail filter ``name`` (exact for length;
+    """Polars expression: mask of the rows that *may* fail filter ``name`` (exact for length;
     a superset for the others), so the Python check runs only on those. Runs in Rust on all cores."""
     import polars as pl
 
@@ -209,7 +209,7 @@ def _prefilter(name: str, prompts, answers, settings: Settings):
     if name == "image":
         return p.str.contains("(?i)" + _IMAGE.pattern)
     if name == "language":
-        return pl.Series([True] * len(p)) if settings.languages else p.str.contains(r"[^\x00-\x7F]")
+        return pl.lit(True) if settings.languages else p.str.contains(r"[^\x00-\x7F]")
     if name == "latex":
         t = p.str.replace_all(r"\\[\\${}]", "")
         return (
@@ -282,14 +282,22 @@ class FilterSet:
         active = [f for f in FILTERS if f.name in self.enabled]
         if not rows or not active:
             return verdicts
-        prompts = pl.Series([r["prompt"] for r in rows], dtype=pl.String)
-        domains = pl.Series([r["domain"] for r in rows], dtype=pl.String)
-        answers = pl.Series([_answer(r.get("reference")) for r in rows], dtype=pl.String)
+        frame = pl.DataFrame(
+            {
+                "prompt": pl.Series([r["prompt"] for r in rows], dtype=pl.String),
+                "domain": pl.Series([r["domain"] for r in rows], dtype=pl.String),
+                "answer": pl.Series([_answer(r.get("reference")) for r in rows], dtype=pl.String),
+            }
+        )
+        exprs = []
         for f in active:
-            mask = _prefilter(f.name, prompts, answers, self.settings)
+            mask = _prefilter(f.name, pl.col("prompt"), pl.col("answer"), self.settings)
             if f.domains is not None:
-                mask = mask & domains.is_in(list(f.domains))
-            for i in mask.fill_null(False).arg_true().to_list():
+                mask = mask & pl.col("domain").is_in(list(f.domains))
+            exprs.append(mask.fill_null(False).alias(f.name))
+        masks = frame.lazy().select(exprs).collect(engine="streaming")  # all prefilters in one parallel pass
+        for f in active:
+            for i in masks[f.name].arg_true().to_list():
                 if verdicts[i] is None:
                     ev = self._run(f, rows[i])
                     if ev is not None:

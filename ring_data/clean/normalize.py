@@ -79,7 +79,8 @@ def token_expr(text: pl.Expr) -> pl.Expr:
 def token_lists(texts: list[str] | pl.Series) -> pl.Series:
     """Normalised tokens of many texts (a list[str] Series)."""
     frame = pl.DataFrame({"text": pl.Series(texts, dtype=pl.String)})
-    return frame.select(tokens=token_expr(pl.col("text")).fill_null([]))["tokens"]
+    tokens = token_expr(pl.col("text")).fill_null([])
+    return frame.lazy().select(tokens=tokens).collect(engine="streaming")["tokens"]  # parallel morsels
 
 
 def tokens(text: str) -> list[str]:

@@ -246,3 +246,35 @@ def test_filters_reject_with_evidence_and_hf_dataset_io(tmp_path):
     assert reasons["a"][0] == reasons["d"][0] == "filter_image"
     assert reasons["b"] == ("filter_choice", {"kind": "multiple_choice", "options": ["A", "B", "C"]})
     assert res.stats["by_domain"]["code"] == {"kept": 0, "filter_image": 1}
+
+
+def test_index_verb_builds_a_reusable_index(tmp_path):
+    pool = make_corpus(200, seed=12, dup_fraction=0.0, template_fraction=0.0)
+    write_rows(tmp_path / "pool.jsonl", pool)
+    bench = [{"id": f"Q{i}", "question": r["prompt"]} for i, r in enumerate(pool[:3])]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bench))
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.ring_data",
+            "index",
+            str(tmp_path / "eval.jsonl"),
+            "-o",
+            str(tmp_path / "myeval.npz"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    manifest = json.loads((tmp_path / "myeval.json").read_text())
+    assert (
+        manifest["item_ids"] == ["Q0", "Q1", "Q2"]
+        and "question" not in (tmp_path / "myeval.json").read_text()
+    )
+    res = clean(
+        tmp_path / "pool.jsonl",
+        tmp_path / "out.jsonl",
+        config=CleanConfig(builtin_benchmarks=(), benchmark_files=(str(tmp_path / "myeval.npz"),)),
+    )
+    assert res.stats["by_reason"] == {"contamination": 3}
