@@ -1,0 +1,114 @@
+"""Per-token log-probs (and entropies) of responses, with each group's prompt computed once.
+
+The prompts of a step are run once (left-padded, one row per prompt) and their KV cache is handed, detached,
+to the response micro-batches; the gradient that flows into that cache is accumulated and pushed
+through the prompt forward in one backward at the end. Response micro-batches are length-sorted and
+token-bounded, so padding stays small, and only the tokens a step trains (C3PO's kept prefix) are run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+from .core.losses import token_entropy, token_logprobs
+from .rollout import left_pad, positions
+
+
+@dataclass
+class MicroBatch:
+    rows: list[int]  # indices into the step's responses
+    logp: torch.Tensor  # [B, T] log π(token), grad-tracked when training
+    entropy: torch.Tensor  # [B, T]
+    mask: torch.Tensor  # [B, T] 1 on real (kept) tokens
+
+
+def micro_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Rows with length > 0, sorted by length (longest first) and split so that rows x max_len stays
+    within ``max_tokens`` per micro-batch."""
+    order = sorted((i for i, n in enumerate(lengths) if n > 0), key=lambda i: -lengths[i])
+    batches, cur = [], []
+    for i in order:
+        width = lengths[cur[0]] if cur else lengths[i]
+        if cur and (len(cur) + 1) * width > max_tokens:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def run_responses(
+    model,
+    prompt_ids: list[list[int]],
+    responses: list[list[int]],
+    group: list[int],
+    keep: list[int],
+    *,
+    pad_id: int,
+    max_tokens_per_micro: int = 4096,
+    with_entropy: bool = True,
+    consume: Callable[[MicroBatch], torch.Tensor | None] | None = None,
+) -> list[MicroBatch]:
+    """Forward the first ``keep[i]`` tokens of each response under its prompt.
+
+    Training (grad enabled): pass ``consume``, which returns the micro-batch's loss share; it is
+    back-propagated at once (freeing activations), and the prompt part is back-propagated once at the
+    end. Micro-batches are returned with detached tensors. Without grad, the tensors are returned as is.
+    """
+    training = torch.is_grad_enabled()
+    ids, mask = left_pad(prompt_ids, pad_id)
+    pos = positions(mask)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+    layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+    last_logits = out.logits[:, -1]
+    if training:
+        leaves = [(k.detach().requires_grad_(), v.detach().requires_grad_()) for k, v in layers]
+        last_leaf = last_logits.detach().requires_grad_()
+    else:
+        leaves, last_leaf = layers, last_logits
+    results = []
+    for rows in micro_batches(keep, max_tokens_per_micro):
+        g = torch.tensor([group[i] for i in rows])
+        width = keep[rows[0]]
+        tgt = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        tmask = torch.zeros((len(rows), width))
+        for j, i in enumerate(rows):
+            tgt[j, : keep[i]] = torch.tensor(responses[i][: keep[i]])
+            tmask[j, : keep[i]] = 1
+        first = last_leaf[g].unsqueeze(1)  # predicts response token 0
+        if width > 1:
+            cache = DynamicCache(ddp_cache_data=[(k[g], v[g]) for k, v in leaves])
+            pmask = mask[g]
+            amask = torch.cat([pmask, torch.ones((len(rows), width - 1), dtype=pmask.dtype)], dim=1)
+            rpos = pos[g, -1:] + 1 + torch.arange(width - 1)
+            rest = model(
+                input_ids=tgt[:, :-1],
+                attention_mask=amask,
+                position_ids=rpos,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits
+            logits = torch.cat([first, rest], dim=1)
+        else:
+            logits = first
+        logp = token_logprobs(logits, tgt)
+        ent = token_entropy(logits) if with_entropy else torch.zeros_like(logp)
+        mb = MicroBatch(rows, logp, ent, tmask)
+        if training and consume is not None:
+            loss = consume(mb)
+            if loss is not None and loss.requires_grad:
+                loss.backward()
+            mb = MicroBatch(rows, logp.detach(), ent.detach(), tmask)
+        results.append(mb)
+    if training and consume is not None:
+        pairs = [(t, leaf.grad) for (k, v), (lk, lv) in zip(layers, leaves) for t, leaf in ((k, lk), (v, lv))]
+        pairs.append((last_logits, last_leaf.grad))
+        pairs = [(t, gr) for t, gr in pairs if gr is not None]
+        if pairs:
+            torch.autograd.backward([t for t, _ in pairs], grad_tensors=[gr for _, gr in pairs])
+    return results

@@ -1,0 +1,56 @@
+"""Rewards for a rollout: ``verifiers.verify_batch`` (process pool, per-item timeout, order kept) plus an
+optional local reward model (HF sequence classification) for the general stage.
+
+Verification runs in a background thread so it overlaps the next piece of work (the caller submits as
+soon as responses are decoded and collects the results when it needs them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ring_data.errors import UserError
+
+
+@dataclass
+class Scored:
+    scores: list[float]
+    statuses: list[str]
+
+
+def _verify_batch():
+    try:
+        from verifiers import verify_batch
+    except ImportError as e:
+        raise UserError(f"rewards need verifiers.verify_batch, which is not importable here ({e})") from None
+    return verify_batch
+
+
+class RewardModel:
+    """A local HF sequence-classification model; score = sigmoid(logit of the last label)."""
+
+    def __init__(self, path: str):
+        from pathlib import Path
+
+        from transformers import AutoModelForSequenceClassification
+
+        from .models.load import load_tokenizer
+
+        if not (Path(path) / "config.json").exists():
+            raise UserError(f"{path}: reward model is not a model directory (no config.json)")
+        self.tokenizer = load_tokenizer(path)
+        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype="float32").eval()
+
+    def blend(self, prompts: list[str], responses: list[str], scores: list[float]) -> list[float]:
+        """Verifier scores blended with the reward model's (unchanged when there is none)."""
+        if self.rm is None:
+            return list(scores)
+        w = self.model_weight
+        return [(1 - w) * s + w * m for s, m in zip(scores, self.rm.score(prompts, responses))]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
