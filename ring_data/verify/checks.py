@@ -71,7 +71,7 @@ def check_candidates(reference: dict[str, Any], domain: str, *, quorum: float = 
     """Kept when more than ``quorum`` of the candidates are equivalent to ``answer`` under the domain's
     verifier (``1/2`` agrees with ``0.5``). On disagreement the evidence names the largest group of
     mutually equivalent candidates, which is often the right answer when the reference is wrong."""
-    from verifiers import verify
+    from verifiers import verify_batch
 
     candidates = reference.get("candidates")
     if not isinstance(candidates, list) or not candidates or not all(isinstance(c, str) for c in candidates):
@@ -79,7 +79,8 @@ def check_candidates(reference: dict[str, Any], domain: str, *, quorum: float = 
             False, "invalid_reference", {"error": "candidates must be a non-empty list of strings"}
         )
     answer_ref = {k: v for k, v in reference.items() if k not in ("candidates", "solutions")}
-    agree = [verify(as_response(c, domain), answer_ref, domain).correct for c in candidates]
+    results = verify_batch([(as_response(c, domain), answer_ref, domain) for c in candidates], workers=1)
+    agree = [r.correct for r in results]
     share = sum(agree) / len(candidates)
     evidence: dict[str, Any] = {"agree": sum(agree), "total": len(candidates), "quorum": quorum}
     if share > quorum:

@@ -15,9 +15,6 @@ from ring_data.annotate.prompts import render_user_text  # noqa: E402
 from ring_data.annotate.server import OpenAICompatServer  # noqa: E402
 from ring_data.annotate.tiny_model import build_tiny_model  # noqa: E402
 
-if not hasattr(__import__("verifiers"), "verify_batch"):  # TEMPORARY until the verifiers engineers land it
-    pytest.skip("verifiers.verify_batch has not landed yet", allow_module_level=True)
-
 
 def math_row(rid, prompt, answer):
     return {"id": rid, "domain": "math", "prompt": prompt, "reference": {"answer": answer}}

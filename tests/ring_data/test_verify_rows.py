@@ -11,9 +11,6 @@ import verifiers
 from cli.ring_data import main
 from ring_data.verify.checks import check_row
 
-if not hasattr(verifiers, "check_reference"):  # TEMPORARY until the verifiers engineers land it
-    pytest.skip("verifiers.check_reference has not landed yet", allow_module_level=True)
-
 
 def needs_checker(domain):
     try:
