@@ -5,6 +5,7 @@ Note: PyPI has an unrelated package also named ``verifiers`` (an RL-environments
 install both into one environment.
 """
 
+from .api import DEFAULT_TIMEOUT_S, check_reference, verify, verify_batch
 from .registry import (
     ReferenceCheck,
     domains,
@@ -16,12 +17,16 @@ from .registry import (
 from .result import Status, VerifyResult
 
 __all__ = [
+    "DEFAULT_TIMEOUT_S",
     "ReferenceCheck",
     "Status",
     "VerifyResult",
+    "check_reference",
     "domains",
     "get_reference_check",
     "get_verifier",
     "register",
     "register_reference_check",
+    "verify",
+    "verify_batch",
 ]

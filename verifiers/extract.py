@@ -1,12 +1,20 @@
 """Answer extraction shared by all domains (ARCHITECTURE.md §3, "Answer location").
 
-Only the reasoning split lives here so far; the verifiers owner extends this module (boxed answers,
-<answer> tags, "Answer:" lines, noise stripping) and keeps ``split_reasoning``'s contract.
+Order, for every domain: the text after ``</think>`` (an unclosed ``<think>`` means no answer), then the
+last ``\\boxed{}``/``\\fbox{}`` (option ``box="first"``), else the last ``<answer>...</answer>``, else a
+final "Answer: X" / "final answer is X" line, else (when the caller allows it) the remaining text.
+Every scan is linear in the response length, so a 1 MB response costs milliseconds.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 _OPEN, _CLOSE = "<think>", "</think>"
+
+# how many characters of the response tail the line fallbacks look at (the answer is at the end)
+_TAIL_CHARS = 4000
 
 
 def split_reasoning(response: str) -> str | None:
@@ -27,3 +35,136 @@ def split_reasoning(response: str) -> str | None:
     if last_close >= 0:
         return response[last_close + len(_CLOSE) :]
     return response
+
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
+
+
+def _braced(text: str, start: int) -> tuple[str, int] | None:
+    """Content of the brace group whose ``{`` is at ``start``, and the index after it; None if unbalanced."""
+    depth = 0
+    i = start
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2  # an escaped brace \{ does not count
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : i], i + 1
+        i += 1
+    return None
+
+
+def find_boxed(text: str) -> list[str]:
+    """Contents of every ``\\boxed{...}``, ``\\fbox{...}`` and ``\\boxed X`` in ``text``, in order.
+
+    Unbalanced boxes (the response was cut off) are skipped; nested boxes count once (the outer one).
+    """
+    out: list[str] = []
+    pos = 0
+    while True:
+        m = _BOX_RE.search(text, pos)
+        if m is None:
+            return out
+        if m.group(1):
+            got = _braced(text, m.start(1))
+            if got is None:
+                pos = m.end()
+                continue
+            content, pos = got
+            out.append(content)
+        else:  # "\boxed 5": one token up to whitespace or "$"
+            tok = re.match(r"[^\s$]+", text[m.end() : m.end() + 200])
+            pos = m.end()
+            if tok and m.group(0).endswith((" ", "\t")):
+                out.append(tok.group(0).rstrip(".,;"))
+                pos += tok.end()
+
+
+_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+# "final answer is X", "The answer is: X", "Answer: X" (X to the end of the line)
+_ANSWER_LINE_RE = re.compile(
+    r"(?:final\s+answer|the\s+answer|answer)\s*(?:is\s*)?(?::|is\b)\s*(?P<ans>[^\n]+)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Where the answer came from (``source``) and its raw text (None when there is none)."""
+
+    answer: str | None
+    source: str  # "boxed", "answer_tag", "answer_line", "text", "unclosed_think", "none"
+
+
+def extract_answer(
+    response: str, *, box: str = "last", text_fallback: bool = False, max_text_chars: int | None = None
+) -> Extraction:
+    """Locate the answer in ``response`` (see the module docstring for the order).
+
+    ``box``: "last" (default) or "first" boxed answer. ``text_fallback``: return the whole text after
+    the reasoning block when nothing marks an answer (games, ifeval); ``max_text_chars`` caps that text
+    (longer -> no answer), e.g. math accepts a bare one-line answer only.
+    """
+    rest = split_reasoning(response)
+    if rest is None:
+        return Extraction(None, "unclosed_think" if isinstance(response, str) else "none")
+    if not rest.strip():
+        return Extraction(None, "none")
+    boxes = find_boxed(rest)
+    if boxes:
+        return Extraction(boxes[0] if box == "first" else boxes[-1], "boxed")
+    tags = _ANSWER_TAG_RE.findall(rest)
+    if tags:
+        return Extraction(tags[-1].strip(), "answer_tag")
+    tail = rest[-_TAIL_CHARS:]
+    lines = list(_ANSWER_LINE_RE.finditer(tail))
+    if lines:
+        ans = lines[-1].group("ans").strip()
+        if ans:
+            return Extraction(ans, "answer_line")
+    if text_fallback:
+        text = rest.strip()
+        if max_text_chars is None or (len(text) <= max_text_chars and "\n" not in text):
+            return Extraction(text, "text")
+    return Extraction(None, "none")
+
+
+_TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox|operatorname)\s*\{([^{}]*)\}")
+
+
+def strip_noise(answer: str) -> str:
+    """Remove markdown and LaTeX decoration around an answer (``**X**``, ``$X$``, ``\\(X\\)``, trailing
+    period, ``\\displaystyle``, ``\\left``/``\\right``) without touching its content."""
+    s = answer.strip()
+    for _ in range(3):
+        before = s
+        s = s.strip().strip("*_`").strip()
+        if s.startswith("$$") and s.endswith("$$") and len(s) >= 4:
+            s = s[2:-2]
+        elif s.startswith("$") and s.endswith("$") and len(s) >= 2:
+            s = s[1:-1]
+        elif s.startswith(("\\(", "\\[")) and s.endswith(("\\)", "\\]")):
+            s = s[2:-2]
+        s = s.strip().rstrip(".").strip()
+        if s == before:
+            break
+    s = s.replace("\\displaystyle", "").replace("\\left", "").replace("\\right", "")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("\\!", "").replace("\\,", " ").replace("\\;", " ").replace("\\ ", " ")
+    return s.strip()
+
+
+def unwrap_text(answer: str) -> str:
+    """``\\text{Evelyn}`` -> ``Evelyn`` (every text-like wrapper, innermost first)."""
+    prev = None
+    s = answer
+    while prev != s:
+        prev = s
+        s = _TEXT_WRAP_RE.sub(r"\1", s)
+    return s

@@ -35,6 +35,19 @@ _BUILTIN_MODULES: dict[str, str] = {
 }
 
 _REGISTRY: dict[str, Verifier] = {}
+# bumped when a user (not a lazily imported built-in) registers something: forked workers that predate
+# the change are retired so they see the new verifier
+_GENERATION = 0
+
+
+def generation() -> int:
+    return _GENERATION
+
+
+def _bump(name: str, override: bool) -> None:
+    global _GENERATION
+    if override or name not in _BUILTIN_MODULES:
+        _GENERATION += 1
 
 
 def register(name: str, fn: Verifier | None = None, *, override: bool = False) -> Any:
@@ -44,6 +57,7 @@ def register(name: str, fn: Verifier | None = None, *, override: bool = False) -
         if name in _REGISTRY and _REGISTRY[name] is not f and not override:
             raise ValueError(f"domain {name!r} is already registered (pass override=True to replace it)")
         _REGISTRY[name] = f
+        _bump(name, override)
         return f
 
     return _add(fn) if fn is not None else _add
@@ -77,6 +91,7 @@ def register_reference_check(name: str, fn: ReferenceChecker | None = None) -> A
 
     def _add(f: ReferenceChecker) -> ReferenceChecker:
         _REF_CHECKERS[name] = f
+        _bump(name, False)
         return f
 
     return _add(fn) if fn is not None else _add

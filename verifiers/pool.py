@@ -1,0 +1,241 @@
+"""Warm worker processes that run verifier calls under a hard wall-clock deadline.
+
+Why processes: a hung sympy simplification or a 10**10**10 cannot be interrupted inside a thread, and
+``signal.alarm`` only works in the main thread (math-verify's own timeouts break in trainers that verify
+from threads). Each worker is a forked process that waits on a pipe; a call is one round-trip (tens of
+microseconds). A worker that overruns its deadline is SIGKILLed and replaced; a worker that dies (segfault,
+OOM kill) turns its item into ``status="error"``. Workers are forked so that domains registered at run
+time (``@register`` in a script or a test) exist in the worker; when the registry changes, idle workers
+are retired and new ones forked.
+
+One pool per process, shared by ``verify`` (one worker per calling thread) and ``verify_batch`` (N workers
+at once); workers stay alive between calls, so an RL step pays no start-up.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from . import registry
+from .result import Status, VerifyResult
+
+log = logging.getLogger(__name__)
+
+# extra address space a worker may allocate beyond what it inherited (giant sympy expressions die here)
+WORKER_MEMORY_MB = int(os.environ.get("RING_VERIFIERS_WORKER_MEMORY_MB", "4096"))
+_MAX_IDLE = max(4, os.cpu_count() or 1)
+
+Task = tuple[str, Any, str, dict[str, Any]]  # (response, reference, domain, options)
+
+
+def run_task(task: Task) -> VerifyResult:
+    """Run one verifier call in this process; exceptions become ``status="error"``."""
+    response, reference, domain, options = task
+    try:
+        fn = registry.get_verifier(domain)
+        res = fn(response, reference, **options)
+        if not isinstance(res, VerifyResult):
+            return VerifyResult.make(
+                Status.ERROR, reason=f"verifier for {domain!r} returned {type(res).__name__}"
+            )
+        return res
+    except RecursionError:
+        return VerifyResult.make(Status.WRONG, reason="answer nested too deeply to parse")
+    except MemoryError:
+        return VerifyResult.make(Status.WRONG, reason="answer too large to evaluate (memory limit)")
+    except Exception as e:  # a verifier bug must not stop training
+        return VerifyResult.make(Status.ERROR, reason=f"{type(e).__name__} in {domain} verifier: {e}"[:500])
+
+
+def _limit_memory() -> None:
+    try:
+        import resource
+
+        with open("/proc/self/status") as fh:
+            vm_kb = next(int(line.split()[1]) for line in fh if line.startswith("VmSize:"))
+        limit = vm_kb * 1024 + WORKER_MEMORY_MB * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except Exception:  # no /proc or no resource module: run without the cap
+        pass
+
+
+def _worker_main(conn: Connection) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    _limit_memory()
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            conn.send(run_task(task))
+        except (BrokenPipeError, OSError):
+            return
+        except Exception as e:  # an unpicklable result
+            conn.send(VerifyResult.make(Status.ERROR, reason=f"result not transferable: {e}"[:500]))
+
+
+class _Worker:
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="verifiers-worker")
+        self.proc.start()
+        child.close()
+        self.generation = registry.generation()
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.join(1)
+        except Exception:
+            pass
+        self.conn.close()
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except Exception:
+            pass
+        self.conn.close()
+        self.proc.join(0.5)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+class Pool:
+    """A set of warm workers; ``run`` checks a sequence of tasks on up to ``workers`` of them."""
+
+    def __init__(self) -> None:
+        method = os.environ.get("RING_VERIFIERS_START_METHOD", "fork")
+        self.ctx = mp.get_context(method)
+        self.idle: list[_Worker] = []
+        self.lock = threading.Lock()
+        self.pid = os.getpid()
+
+    def _acquire(self) -> _Worker:
+        with self.lock:
+            if self.pid != os.getpid():  # we are a forked child: the parent's workers are not ours
+                self.idle, self.pid = [], os.getpid()
+            gen = registry.generation()
+            while self.idle:
+                w = self.idle.pop()
+                if w.generation == gen and w.proc.is_alive():
+                    return w
+                w.close()
+        return _Worker(self.ctx)
+
+    def _release(self, w: _Worker) -> None:
+        with self.lock:
+            if len(self.idle) < _MAX_IDLE and w.proc.is_alive():
+                self.idle.append(w)
+                return
+        w.close()
+
+    def run(
+        self,
+        tasks: Sequence[Task],
+        deadlines: Sequence[float],
+        workers: int,
+        on_done: Callable[[int], None] | None = None,
+    ) -> list[VerifyResult]:
+        """Results of ``tasks`` in input order; task i gets ``deadlines[i]`` seconds of wall clock."""
+        results: list[VerifyResult | None] = [None] * len(tasks)
+        if not tasks:
+            return []
+        todo = iter(range(len(tasks)))
+        busy: dict[Connection, tuple[_Worker, int, float]] = {}
+        free: list[_Worker] = []
+        try:
+            n = max(1, min(workers, len(tasks)))
+            free = [self._acquire() for _ in range(n)]
+            pending = True
+            while pending or busy:
+                while free and pending:
+                    i = next(todo, None)
+                    if i is None:
+                        pending = False
+                        break
+                    w = free.pop()
+                    try:
+                        w.conn.send(tasks[i])
+                    except Exception as e:
+                        results[i] = _send_failure(e)
+                        w.kill()
+                        free.append(self._acquire())
+                        continue
+                    busy[w.conn] = (w, i, time.monotonic() + deadlines[i])
+                if not busy:
+                    continue
+                now = time.monotonic()
+                first_deadline = min(d for _, _, d in busy.values())
+                ready = wait(list(busy), timeout=max(0.0, first_deadline - now))
+                for conn in ready:
+                    w, i, _ = busy.pop(conn)
+                    try:
+                        results[i] = conn.recv()
+                        free.append(w)
+                    except (EOFError, OSError):
+                        code = w.proc.exitcode
+                        w.kill()
+                        results[i] = VerifyResult.make(
+                            Status.ERROR, reason=f"verifier worker died (exit code {code})"
+                        )
+                        if pending:
+                            free.append(self._acquire())
+                    if on_done:
+                        on_done(i)
+                now = time.monotonic()
+                for conn, (w, i, d) in list(busy.items()):
+                    if now >= d:
+                        del busy[conn]
+                        w.kill()
+                        results[i] = VerifyResult.make(
+                            Status.TIMEOUT,
+                            reason=f"verification took longer than {deadlines[i]:g} s; worker killed",
+                            timeout_s=deadlines[i],
+                        )
+                        if on_done:
+                            on_done(i)
+                        if pending:
+                            free.append(self._acquire())
+        finally:
+            for w, _, _ in busy.values():  # interrupted (KeyboardInterrupt): in-flight workers are unusable
+                w.kill()
+            for w in free:
+                self._release(w)
+        return [r if r is not None else VerifyResult.make(Status.ERROR, reason="not run") for r in results]
+
+    def shutdown(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for w in idle:
+            w.close()
+
+
+def _send_failure(e: Exception) -> VerifyResult:
+    return VerifyResult.make(Status.ERROR, reason=f"could not send the item to a worker: {e}"[:500])
+
+
+_POOL: Pool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def get_pool() -> Pool:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = Pool()
+            atexit.register(_POOL.shutdown)
+        return _POOL
