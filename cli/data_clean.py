@@ -54,6 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="distinct",
         help="'distinct': problems differing only in their numbers are different problems (default)",
     )
+    g.add_argument(
+        "--answers",
+        choices=["distinct", "ignore"],
+        default="distinct",
+        help="'distinct': rows whose reference answers differ are never near duplicates (default)",
+    )
     g = p.add_argument_group("decontamination")
     g.add_argument("--no-decontam", action="store_true", help="skip decontamination")
     g.add_argument(
@@ -112,6 +118,7 @@ def config_from_args(args: argparse.Namespace):
             bands=args.bands,
             rows_per_band=args.rows_per_band,
             same_numbers=args.numbers == "distinct",
+            same_answer=args.answers == "distinct",
         ),
         decontam=not args.no_decontam,
         builtin_benchmarks=builtin,

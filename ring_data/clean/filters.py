@@ -28,12 +28,11 @@ _SUBQ_MARKERS = [
     re.compile(r"(?:^|\s)\(([1-5])\)\s"),  # (1) ... (2) ...
     re.compile(r"(?:^|\s)\(?(i{1,3}|iv)\)\s"),  # (i) ... (ii) ...
     re.compile(r"\bpart\s*\(?([a-e1-5])\)?\s*[:.]", re.IGNORECASE),
-    re.compile(r"[（(]([1-5１-５])[）)]"),  # full-width Chinese numbering
+    re.compile(r"（([1-5１-５])）"),  # full-width Chinese numbering
 ]
 _CHOICES = re.compile(r"(?:^|[\s\n])(?:\(|\\textbf\{\()?\s*([A-E])\s*(?:\)|\.|:|\)\})\s*\S", re.MULTILINE)
 _TRUE_FALSE = re.compile(
-    r"\b(?:true or false|yes or no|true/false|yes/no|is it (?:true|possible) that|"
-    r"(?:determine|decide) whether|is the (?:statement|following) (?:true|correct))\b",
+    r"\b(?:true or false|yes or no|true/false|yes/no|is the (?:statement|following) (?:true|correct))\b",
     re.IGNORECASE,
 )
 _BINARY_ANSWER = {"yes", "no", "true", "false", "correct", "incorrect", "是", "否", "对", "错"}
@@ -43,10 +42,12 @@ _PROOF = re.compile(
 _NOT_UNIQUE = re.compile(
     r"\b(?:give|find|provide|construct) (?:an|one|some) examples?\b|\bdescribe\b|\bdiscuss\b", re.IGNORECASE
 )
+_CURRENCY = re.compile(r"\$\d[\d,]*(?:\.\d+)?(?=[.,;:!?)]*(?:\s+[^\W\d_]|\s*$))")  # "$40 a day", "$1,200."
 _MATH_ENVS = re.compile(r"\\(begin|end)\{([a-zA-Z*]+)\}")
 
 
-def _answer(reference: Any) -> str | None:
+def answer_text(reference: Any) -> str | None:
+    """The reference's single answer as text (a plain string or ``{"answer": ...}``), else None."""
     if isinstance(reference, str):
         return reference
     if isinstance(reference, dict) and isinstance(reference.get("answer"), str | int | float):
@@ -88,7 +89,7 @@ def multipart(prompt: str, reference: Any) -> Evidence:
 
 def choice(prompt: str, reference: Any) -> Evidence:
     """Multiple choice, true/false and yes/no problems (math: the answer is guessable)."""
-    ans = _answer(reference)
+    ans = answer_text(reference)
     if ans is not None and ans.strip().strip("$.").lower() in _BINARY_ANSWER:
         return {"kind": "binary_answer", "answer": ans}
     if not _gated(prompt, _CHOICE_GATE):
@@ -121,7 +122,8 @@ def latex(prompt: str, reference: Any) -> Evidence:
     opened, closed = text.count("{"), text.count("}")
     if opened != closed:
         return {"problem": f"{opened} '{{' vs {closed} '}}'"}
-    if text.count("$") % 2:
+    # a currency amount followed by words ("$40 every day") is not math mode
+    if _CURRENCY.sub("", text).count("$") % 2:
         return {"problem": "odd number of '$'"}
     lefts, rights = len(re.findall(r"\\left(?![a-z])", text)), len(re.findall(r"\\right(?![a-z])", text))
     if lefts != rights:
@@ -286,7 +288,7 @@ class FilterSet:
             {
                 "prompt": pl.Series([r["prompt"] for r in rows], dtype=pl.String),
                 "domain": pl.Series([r["domain"] for r in rows], dtype=pl.String),
-                "answer": pl.Series([_answer(r.get("reference")) for r in rows], dtype=pl.String),
+                "answer": pl.Series([answer_text(r.get("reference")) for r in rows], dtype=pl.String),
             }
         )
         exprs = []

@@ -29,7 +29,7 @@ from ..rows import make_reject
 from ..runtime import progress, write_stats
 from . import decontam as dc
 from . import minhash as mh
-from .filters import FILTER_NAMES, FilterSet, Settings
+from .filters import FILTER_NAMES, FilterSet, Settings, answer_text
 from .normalize import NORMALIZER_VERSION, Encoded, encode
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class Ingested:
     ids: list[str]
     domains: list[str]
     has_ref: np.ndarray
+    answer_hash: np.ndarray  # uint64 hash of the normalised reference answer, 0 when there is none
     enc: Encoded
     filtered: dict[int, Decision]
     bad_rows: list[dict[str, Any]]
@@ -154,6 +155,7 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
     ids: list[str] = []
     domains: list[str] = []
     has_ref: list[bool] = []
+    answers: list[str] = []
     parts: list[Encoded] = []
     filtered: dict[int, Decision] = {}
     bad_rows: list[dict[str, Any]] = []
@@ -174,6 +176,7 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
             ids.append(row["id"])
             domains.append(row["domain"])
             has_ref.append(_has_reference(row.get("reference")))
+            answers.append(answer_text(row.get("reference")) or "")
             if verdict is not None:
                 filtered[base + i] = Decision(verdict[0], verdict[1])
             spool.write(_dumps(row) + b"\n")
@@ -194,7 +197,23 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
         if batch:
             record(batch, batch_fn(batch))
     enc = _concat_encoded(parts)
-    return Ingested(ids, domains, np.array(has_ref, dtype=bool), enc, filtered, bad_rows, rows_path)
+    return Ingested(
+        ids,
+        domains,
+        np.array(has_ref, dtype=bool),
+        _answer_hashes(answers),
+        enc,
+        filtered,
+        bad_rows,
+        rows_path,
+    )
+
+
+def _answer_hashes(answers: list[str]) -> np.ndarray:
+    if not answers:
+        return np.zeros(0, dtype=np.uint64)
+    enc = encode(answers)
+    return np.where(np.diff(enc.offsets) > 0, enc.exact_hash, np.uint64(0)).astype(np.uint64)
 
 
 def _save_ingested(ing: Ingested, work: Path) -> None:
@@ -209,6 +228,7 @@ def _save_ingested(ing: Ingested, work: Path) -> None:
         digitless_len=e.digitless_len,
         numbers_hash=e.numbers_hash,
         has_ref=ing.has_ref,
+        answer_hash=ing.answer_hash,
     )
     (work / "rows_meta.json").write_text(json.dumps({"ids": ing.ids, "domains": ing.domains}))
     _save_decisions(work / "decisions.jsonl", ing.filtered)
@@ -221,12 +241,14 @@ def _load_ingested(work: Path) -> Ingested:
     with np.load(work / "arrays.npz") as z:
         a = {k: z[k] for k in z.files}
     has_ref = a.pop("has_ref")
+    answer_hash = a.pop("answer_hash")
     meta = json.loads((work / "rows_meta.json").read_text())
     bad = [_loads(line) for line in (work / "bad_rows.jsonl").read_bytes().splitlines() if line]
     return Ingested(
         meta["ids"],
         meta["domains"],
         has_ref,
+        answer_hash,
         Encoded(**a),
         _load_decisions(work / "decisions.jsonl"),
         bad,
@@ -266,10 +288,16 @@ def exact_duplicates(ing: Ingested, alive: np.ndarray) -> dict[int, Decision]:
     for idx, kept in zip(order[~new_group], first[~new_group]):
         out[int(idx)] = Decision(
             "exact_duplicate",
-            {"kept_id": ing.ids[kept], "similarity": 1.0, "match": "normalized_text"},
+            {"kept_id": ing.ids[kept], "similarity": 1.0, "match": "normalized_text"}
+            | ({"reference_differs": True} if _answers_differ(ing, idx, kept) else {}),
             int(kept),
         )
     return out
+
+
+def _answers_differ(ing: Ingested, a: int, b: int) -> bool:
+    ha, hb = ing.answer_hash[a], ing.answer_hash[b]
+    return bool(ha and hb and ha != hb)
 
 
 def _subset(enc: Encoded, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -309,11 +337,14 @@ def near_duplicates(
         return s
 
     numbers = ing.enc.numbers_hash[rows].tolist()
+    answers = ing.answer_hash[rows].tolist()
     uf = mh.UnionFind(len(rows))
     neighbours: dict[int, list[tuple[int, float]]] = {}
     confirmed = 0
     for a, b in cand.tolist():
         if params.same_numbers and numbers[a] != numbers[b]:
+            continue
+        if params.same_answer and answers[a] and answers[b] and answers[a] != answers[b]:
             continue
         if uf.find(a) == uf.find(b):  # already linked: this edge cannot change the clusters
             continue

@@ -24,6 +24,7 @@ def _check(prompt, answer="5", domain="math", **kw):
         ("Give an example of a non-abelian group of order 6.", "S_3", "filter_proof"),
         (r"Compute $\frac{1}{2 + 3$.", "0.2", "filter_latex"),
         (r"Compute $\left( 1 + 2 $.", "3", "filter_latex"),
+        (r"Find $x$ if $2x = 4 and stop.", "2", "filter_latex"),
         ("Вычислите сумму всех чисел от одного до десяти.", "55", "filter_language"),
         ("2+2", "4", "filter_length"),
     ],
@@ -43,6 +44,11 @@ def test_each_filter_catches_its_case(prompt, answer, reason):
         "A train leaves at 3 pm and travels 120 km at 60 km/h. At what time does it arrive?",
         "计算 1 到 100 的所有整数之和。",
         "How many apples are left after Tom eats 3 of his 10 apples?",
+        # real MATH-500 / GSM phrasings that once tripped the rules
+        "A plumber works 4 days every week. If he gets paid $110 every day and $1,200 in bonus, how much?",
+        "Sophia is trying to decide whether to do her taxes herself or hire an accountant at $50 an hour.",
+        "If $f(1)=2$, $f(2) = 6$, and $f(3)=5$, then what is $f^{-1}(f^{-1}(6))$?",
+        "For how many positive integers $n>1$ is it true that $2^{24}$ is a perfect $n^{\\text{th}}$ power?",
     ],
 )
 def test_ordinary_problems_pass(prompt):

@@ -278,3 +278,38 @@ def test_index_verb_builds_a_reusable_index(tmp_path):
         config=CleanConfig(builtin_benchmarks=(), benchmark_files=(str(tmp_path / "myeval.npz"),)),
     )
     assert res.stats["by_reason"] == {"contamination": 3}
+
+
+def test_one_word_apart_with_different_answers_stays_apart(tmp_path):
+    base = (
+        "John is rolling a fair 8-sided die. How much more likely is it, as a percentage, that he rolls a "
+        "number greater than 2 than that he rolls two {} numbers in a row?"
+    )
+    rows = [
+        {"id": "odd", "domain": "math", "prompt": base.format("odd"), "reference": {"answer": "25"}},
+        {
+            "id": "even",
+            "domain": "math",
+            "prompt": base.format("even"),
+            "reference": {"answer": "\\frac{1}{4}"},
+        },
+        {
+            "id": "odd2",
+            "domain": "math",
+            "prompt": base.format("odd").replace("John", "Mary"),
+            "reference": "25",
+        },
+    ]
+    write_rows(tmp_path / "in.jsonl", rows)
+    res = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert [r["id"] for r in read_rows(tmp_path / "out.jsonl")] == ["odd", "even"]
+    (rej,) = read_rows(tmp_path / "out.rejects.jsonl")
+    assert (
+        rej["id"] == "odd2" and rej["evidence"]["kept_id"] == "odd" and rej["evidence"]["similarity"] >= 0.6
+    )
+    assert res.stats["by_reason"] == {"near_duplicate": 1}
+    import dataclasses
+
+    ignore = CleanConfig(near_params=dataclasses.replace(CleanConfig().near_params, same_answer=False))
+    merged = clean(tmp_path / "in.jsonl", tmp_path / "out2.jsonl", config=ignore)
+    assert merged.stats["by_reason"] == {"near_duplicate": 2}
