@@ -54,7 +54,7 @@ def run_code(
 
         run = run_code_local
     elif backend == "e2b":
-        from .e2b import run_code_e2b
+        from .remote_e2b import run_code_e2b
 
         run = run_code_e2b
     else:
