@@ -24,6 +24,9 @@ $(VENV)/.installed-all: pyproject.toml | $(PY)
 
 $(VENV)/.installed-dev: $(VENV)/.installed-all
 	$(PIP) install -q -e ".[all,dev]" $(QUIET)
+	# OpenRLHF's pure-Python wheel alone (its GPU deps are never installed here): the backend's
+	# C3PO patch is tested on CPU against its real replay-buffer and experience classes
+	$(PIP) install -q --no-deps "openrlhf==0.11.2" $(QUIET)
 	@touch $@
 
 install: $(VENV)/.installed-all

@@ -1,0 +1,69 @@
+"""OpenRLHF reward entry point: ``--reward.remote_url <this file>``.
+
+OpenRLHF loads this file by path inside its vLLM actors and calls ``reward_func`` per sample from a
+thread, with ``queries`` = decoded prompt + response (special tokens kept) and ``labels`` = the row's
+label column, which ``data.export_prompts`` fills with ``{"domain", "reference"}`` as JSON. It must never
+raise (OpenRLHF swallows the exception and the step then fails on a missing reward), so every
+problem becomes a reward of 0 with the reason logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger("ring_train.openrlhf.reward")
+
+# end-of-turn markers a decoded query may end with; verifiers see the response without them
+_TRAILING_SPECIALS = ("<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<eos>", "<|end|>")
+
+
+def response_text(query: str, prompt: str) -> str:
+    """The model's response inside ``query`` (prompt stripped, trailing end-of-turn markers removed)."""
+    if query.startswith(prompt):
+        text = query[len(prompt) :]
+    else:
+        at = query.rfind(prompt)
+        text = query[at + len(prompt) :] if at >= 0 else query
+    text = text.rstrip()
+    stripped = True
+    while stripped:
+        stripped = False
+        for tok in _TRAILING_SPECIALS:
+            if text.endswith(tok):
+                text, stripped = text[: -len(tok)].rstrip(), True
+    return text
+
+
+def score_one(query: str, prompt: str, label: str) -> tuple[float, dict[str, float]]:
+    from verifiers import verify
+
+    try:
+        spec = json.loads(label)
+        domain, reference = spec["domain"], spec["reference"]
+    except (TypeError, ValueError, KeyError) as e:
+        log.warning("reward: unusable label %r (%s); reward 0", str(label)[:80], e)
+        return 0.0, {"reward_label_error": 1.0}
+    try:
+        result = verify(response_text(query, prompt), reference, domain)
+    except Exception as e:  # an unknown domain is a data error here: never let it reach OpenRLHF
+        log.warning("reward: %s", e)
+        return 0.0, {"reward_label_error": 1.0}
+    return float(result.score), {f"correct/{domain}": float(result.correct)}
+
+
+def reward_func(queries, prompts, labels, **kwargs):
+    import torch
+
+    scores, logs = [], {}
+    for query, prompt, label in zip(queries, prompts, labels):
+        score, extra = score_one(query, prompt, label)
+        scores.append(score)
+        for k, v in extra.items():
+            logs.setdefault(k, []).append(v)
+    rewards = torch.tensor(scores, dtype=torch.float)
+    return {
+        "rewards": rewards,
+        "scores": rewards.clone(),
+        "extra_logs": {k: torch.tensor(v, dtype=torch.float) for k, v in logs.items()},
+    }
