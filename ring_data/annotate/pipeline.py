@@ -42,6 +42,7 @@ class AnnotateConfig:
     system_prompt: str | None = None
     verify_workers: int | None = None
     verify_timeout: float = 10.0
+    overlap: bool = True  # verify batch k while batch k+1 generates (off: one after the other)
     save_samples: str | None = None  # JSONL of {id, model, responses, correct, status}: a samples: file
     resume: bool = True
     on_bad_row: str = "raise"
@@ -214,7 +215,13 @@ def annotate(
                     t1 = time.perf_counter()
                     pending.result()
                     stats.verify_wait_s += time.perf_counter() - t1
-                pending = verifier_thread.submit(labeler, batch, [list(r)[: cfg.n] for r in responses])
+                responses = [list(r)[: cfg.n] for r in responses]
+                if cfg.overlap:
+                    pending = verifier_thread.submit(labeler, batch, responses)
+                else:  # the pipeline waits for all of it
+                    t1 = time.perf_counter()
+                    labeler(batch, responses)
+                    stats.verify_wait_s += time.perf_counter() - t1
             if pending is not None:
                 t1 = time.perf_counter()
                 pending.result()
