@@ -74,7 +74,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--verify-workers", type=int, help="verifier processes (default: verifiers' choice)")
     g.add_argument("--verify-timeout", type=float, default=10.0, help="seconds per response (default 10)")
     g.add_argument(
-        "--no-overlap", action="store_true", help="verify each batch before generating the next (for timing)"
+        "--overlap",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="verify a batch while the next one generates (auto: on unless hf: generates on the CPU)",
     )
 
 
@@ -135,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         system_prompt=args.system_prompt,
         verify_workers=args.verify_workers,
         verify_timeout=args.verify_timeout,
-        overlap=not args.no_overlap,
+        overlap={"auto": None, "on": True, "off": False}[args.overlap],
         save_samples=args.save_samples,
         resume=not args.no_resume,
         on_bad_row=args.on_bad_row,

@@ -42,7 +42,9 @@ class AnnotateConfig:
     system_prompt: str | None = None
     verify_workers: int | None = None
     verify_timeout: float = 10.0
-    overlap: bool = True  # verify batch k while batch k+1 generates (off: one after the other)
+    # verify batch k while batch k+1 generates; None = auto: on unless generation runs on local CPU
+    # cores, where verification processes would only compete with it (measured: benchmarks/annotate.py)
+    overlap: bool | None = None
     save_samples: str | None = None  # JSONL of {id, model, responses, correct, status}: a samples: file
     resume: bool = True
     on_bad_row: str = "raise"
@@ -67,6 +69,7 @@ class AnnotateStats:
     total_kept: int = 0  # over the whole output, earlier runs included
     total_rejected: int = 0
     n: int = 0
+    overlap: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -189,6 +192,8 @@ def annotate(
     bad_rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     pending: Future | None = None
+    overlap = cfg.overlap if cfg.overlap is not None else not sampler.cpu_bound
+    stats.overlap = overlap
 
     def todo() -> Iterator[dict[str, Any]]:
         rows = read_rows(inputs, mapping=cfg.mapping, on_bad_row=cfg.on_bad_row, bad_rows=bad_rows)
@@ -216,7 +221,7 @@ def annotate(
                     pending.result()
                     stats.verify_wait_s += time.perf_counter() - t1
                 responses = [list(r)[: cfg.n] for r in responses]
-                if cfg.overlap:
+                if overlap:
                     pending = verifier_thread.submit(labeler, batch, responses)
                 else:  # the pipeline waits for all of it
                     t1 = time.perf_counter()

@@ -39,6 +39,7 @@ class Sampler(ABC):
     """Draws ``n`` responses per prompt. ``model`` is the label written to ``difficulty.model``."""
 
     model: str = ""
+    cpu_bound: bool = False  # generation runs on this machine's CPU cores (verification would compete)
 
     @abstractmethod
     def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:

@@ -79,6 +79,7 @@ class HFSampler(Sampler):
         self.use_chat = self.settings.chat_template != "none" and bool(self.tokenizer.chat_template)
         self.lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
         self.model = model_label or Path(path).name
+        self.cpu_bound = self.device == "cpu"
         self._seeded = False
 
     def render(self, prompt: Prompt) -> str:
