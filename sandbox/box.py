@@ -36,21 +36,23 @@ class BoxError(RuntimeError):
     """The box failed (died, hung, spoke garbage): a sandbox error, never the program's fault."""
 
 
+class BoxDied(BoxError):
+    """The box's server is gone. While a program runs, that is the program's doing (it killed it)."""
+
+
 class Box:
     def __init__(self, plan: isolate.Plan) -> None:
         self.plan = plan
         self.lease = isolate.UidLease() if plan.drop_uid else None
         self.host_scratch: str | None = None
-        if plan.level != "bwrap":
+        if plan.level == "none":
             self.host_scratch = tempfile.mkdtemp(prefix="ring-box-")
             if self.lease:
                 os.chown(self.host_scratch, self.lease.uid, self.lease.uid)
         config = isolate.server_config(plan, self.host_scratch)
-        argv = isolate.wrapper_argv(plan, cache_root(), SCRATCH_MB << 20)
+        uid = self.lease.uid if self.lease else None
+        argv, kw = isolate.launch_spec(plan, uid, cache_root(), SCRATCH_MB << 20)
         argv += [plan.python, "-I", "-c", SERVER_SOURCE, json.dumps(config)]
-        kw = {}
-        if self.lease:
-            kw = {"user": self.lease.uid, "group": self.lease.uid, "extra_groups": []}
         try:
             self.proc = _spawner.submit(
                 subprocess.Popen,
@@ -107,7 +109,7 @@ class Box:
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
-                raise BoxError("the sandbox died (killed, or a program killed it)")
+                raise BoxDied("the sandbox died (killed, or a program killed it)")
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
         try:

@@ -14,9 +14,13 @@ import tempfile
 
 
 def cache_root() -> str:
-    root = os.environ.get("RING_SANDBOX_CACHE") or os.path.join(
-        tempfile.gettempdir(), f"ring-sandbox-cache-{os.geteuid()}"
+    # not under /tmp: the unshare level mounts a private tmpfs there, and /tmp is shared by everyone
+    default = (
+        "/var/cache/ring-sandbox"
+        if os.geteuid() == 0
+        else os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ring-sandbox")
     )
+    root = os.environ.get("RING_SANDBOX_CACHE") or default
     os.makedirs(root, mode=0o755, exist_ok=True)
     os.chmod(root, 0o755)  # boxes run as another uid and must read (never write) it
     return root

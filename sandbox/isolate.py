@@ -1,8 +1,9 @@
 """Which isolation this host offers, chosen once and reported by ``sandbox.isolation()``.
 
 Order of preference: bubblewrap (new user, pid, net, ipc, uts namespaces; read-only /usr; size-capped
-tmpfs scratch; nothing else of the host visible), else ``unshare`` (new net + pid namespaces only; the
-host filesystem stays readable), else bare processes. Every level adds rlimits, an own process group
+tmpfs scratch; nothing else of the host visible), else ``unshare`` (new net, pid, ipc, uts and mount
+namespaces, private tmpfs over /tmp, /var/tmp and /dev/shm; the rest of the host filesystem stays
+visible, guarded only by the unprivileged uid's permissions), else bare processes. Every level adds rlimits, an own process group
 killed on every exit path and a clean environment; as root, every level also runs the box under an
 unprivileged uid leased for its lifetime, so RLIMIT_NPROC bites and a program cannot signal another
 box's processes. ``RING_SANDBOX_ISOLATION=bwrap|unshare|none`` forces a level (tests, debugging).
@@ -79,8 +80,19 @@ def _extra_ro_binds(python: str) -> list[str]:
     return paths
 
 
-def wrapper_argv(plan: Plan, cache_dir: str, scratch_bytes: int) -> list[str]:
-    """The command prefix that puts a box's server inside the chosen isolation."""
+def launch_spec(plan: Plan, uid: int | None, cache_dir: str, scratch_bytes: int) -> tuple[list[str], dict]:
+    """(command prefix, Popen keyword arguments) that put a box's server inside the chosen isolation
+    and, when ``uid`` is given, under that unprivileged uid."""
+    as_uid = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
+    if plan.level == "unshare" and uid is not None:
+        # root makes the namespaces without a user namespace (works where unprivileged ones are
+        # blocked), then drops to the uid with no capabilities left before the server starts
+        drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--"]
+        return _wrapper_argv(plan, cache_dir, scratch_bytes) + drop, {}
+    return _wrapper_argv(plan, cache_dir, scratch_bytes), as_uid
+
+
+def _wrapper_argv(plan: Plan, cache_dir: str, scratch_bytes: int) -> list[str]:
     if plan.level == "bwrap":
         argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
         for name in ("bin", "lib", "lib64", "sbin", "lib32"):
@@ -99,21 +111,31 @@ def wrapper_argv(plan: Plan, cache_dir: str, scratch_bytes: int) -> list[str]:
         return argv + ["--"]
     if plan.level == "unshare":
         argv = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--uts"]
-        if plan.drop_uid or os.geteuid() != 0:
+        if os.geteuid() != 0:
             argv.insert(1, "--map-root-user")  # unprivileged unshare needs a user namespace
-        return argv + ["--"]
+        # private, size-capped tmpfs over the world-writable places, inside the new mount namespace
+        mounts = " && ".join(
+            f"mount -t tmpfs -o size={size},mode=1777,nosuid,nodev tmpfs {d}"
+            for d, size in (
+                ("/tmp", scratch_bytes),
+                ("/var/tmp", 1 << 20),
+                ("/dev/shm", min(scratch_bytes, 64 << 20)),
+            )
+            if os.path.isdir(d)
+        )
+        return argv + ["--", "/bin/sh", "-c", mounts + ' && exec "$@"', "sh"]
     return []
 
 
 def server_config(plan: Plan, host_scratch: str | None) -> dict:
     """What the in-box server needs: the program environment, where scratch lives and what to wipe.
 
-    Under bwrap, /tmp and /dev/shm are the box's own size-capped tmpfs; otherwise the box gets a
-    private host directory (never the host's /tmp itself). Sweeping "every other process" is only
+    Under bwrap and unshare, /tmp and /dev/shm are the box's own size-capped tmpfs; without
+    namespaces the box gets a private host directory (never the host's /tmp itself). Sweeping "every other process" is only
     safe where the box has its own pid namespace or uid."""
     env = dict(PROGRAM_ENV)
-    if plan.level == "bwrap":
-        scratch, wipe = "/tmp", ["/tmp", "/dev/shm"]
+    if plan.level != "none":  # /tmp and /dev/shm are the box's own tmpfs
+        scratch, wipe = "/tmp", [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]
     else:
         scratch, wipe = host_scratch, [host_scratch]
         env["HOME"] = env["TMPDIR"] = host_scratch
@@ -154,13 +176,13 @@ def _probe(plan: Plan, cache_dir: str) -> bool:
     """Does a trivial box start and report the expected uid under this plan?"""
     lease = UidLease() if plan.drop_uid else None
     try:
-        argv = wrapper_argv(plan, cache_dir, 1 << 20) + [
+        prefix, kw = launch_spec(plan, lease.uid if lease else None, cache_dir, 1 << 20)
+        argv = prefix + [
             plan.python,
             "-I",
             "-c",
             "import os; print(os.getuid())",
         ]
-        kw = {"user": lease.uid, "group": lease.uid, "extra_groups": []} if lease else {}
         out = subprocess.run(argv, capture_output=True, text=True, timeout=20, env=PROGRAM_ENV, **kw)
         want = str(lease.uid) if lease else None
         got = out.stdout.strip().splitlines()[-1:] if out.returncode == 0 else []
