@@ -7,6 +7,8 @@ need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+# the sandbox runs programs under an unprivileged uid with the system interpreter (not a venv under /root)
+[ -x /usr/bin/python3 ] || need+=(python3)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: installing ${need[*]}"
