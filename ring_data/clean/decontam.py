@@ -52,6 +52,7 @@ class BenchmarkIndex:
     digitless_hash: np.ndarray  # uint64 per item
     digitless_len: np.ndarray  # int32 per item
     manifest: dict[str, Any] = field(default_factory=dict)
+    embeddings: np.ndarray | None = None  # float16 (n_items, dim) unit vectors for the semantic pass
 
     @classmethod
     def build(
@@ -103,6 +104,8 @@ class BenchmarkIndex:
                 digitless_len=self.digitless_len,
             )
         manifest = {**self.manifest, "item_ids": self.item_ids, "sha256": _sha256(npz)}
+        if self.embeddings is not None:
+            np.save(directory / f"{self.name}.emb.npy", self.embeddings.astype(np.float16))
         (directory / f"{self.name}.json").write_text(json.dumps(manifest, indent=1) + "\n")
         return npz
 
@@ -120,6 +123,8 @@ class BenchmarkIndex:
             )
         with np.load(npz) as z:
             arrays = {k: z[k] for k in z.files}
+        emb = npz.with_name(npz.stem + ".emb.npy")
+        arrays["embeddings"] = np.load(emb) if emb.exists() else None
         return cls(
             name=manifest["name"],
             item_ids=manifest.pop("item_ids"),
@@ -145,7 +150,7 @@ def load_builtin(names: list[str] | None = None) -> list[BenchmarkIndex]:
     return [BenchmarkIndex.load(INDEX_DIR / f"{n}.npz") for n in (names or available)]
 
 
-def index_from_rows(path: str | Path, *, n: int = 8) -> BenchmarkIndex:
+def index_from_rows(path: str | Path, *, n: int = 8, embedder=None) -> BenchmarkIndex:
     """Index a user's benchmark file (JSONL/Parquet/datasets dir with a ``prompt`` column, or a
     ``question``/``problem`` column) on the fly; item ids are the rows' ids."""
     from ..io import read_rows
@@ -154,9 +159,12 @@ def index_from_rows(path: str | Path, *, n: int = 8) -> BenchmarkIndex:
     if path.suffix == ".npz":
         return BenchmarkIndex.load(path)
     rows = list(read_rows(path, defaults={"domain": "benchmark"}, mapping=_guess_prompt_column(path)))
-    return BenchmarkIndex.build(
+    index = BenchmarkIndex.build(
         path.name.split(".")[0], [r["id"] for r in rows], [r["prompt"] for r in rows], n=n, source=str(path)
     )
+    if embedder is not None:
+        index.embeddings = embedder.embed([r["prompt"] for r in rows]).astype(np.float16)
+    return index
 
 
 def _guess_prompt_column(path: Path) -> dict[str, str]:

