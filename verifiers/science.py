@@ -1,0 +1,261 @@
+"""``science``: multiple choice and numeric answers with relative tolerance and unit conversion.
+
+Multiple choice: a reference answer that is one letter A-J (or has ``choices``). The response's answer
+(last ``\\boxed{}``, ``<answer>``, "Answer:" line) may be ``C``, ``(C)``, ``C)``, ``\\text{C}``,
+``C: option text``, ``Option C`` or the option text itself when it matches exactly one choice. Free
+letters elsewhere in the text are never scanned.
+
+Numeric: ``{"answer": "3.2e5", "unit": "J", "rel_tol": 0.01}``. The answer's number is compared with
+relative tolerance ``rel_tol`` (default 0.01) after converting its unit (``320 kJ``) to the reference
+unit with pint; an incompatible unit is wrong; a bare number is read in the reference unit. Answers that
+are not numbers fall back to the ``math`` domain's exact equivalence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from typing import Any
+
+from .common import clip, invalid_reference, no_answer
+from .extract import extract_answer, strip_noise, unwrap_text
+from .registry import ReferenceCheck, register, register_reference_check
+from .result import Status, VerifyResult
+
+LETTERS = "ABCDEFGHIJ"
+DEFAULT_REL_TOL = 0.01
+
+_LETTER_FORMS = [
+    re.compile(r"^\(?([A-J])\)?[.:)]?$"),  # C  (C)  C)  C.  C:
+    re.compile(r"^(?:option|choice|answer)\s*:?\s*\(?([A-J])\)?\.?$", re.IGNORECASE),
+    re.compile(r"^\(?([A-J])\)?\s*[:.)\-]\s+\S.*$"),  # C: option text / (C) option text
+]
+_NUMBER_RE = re.compile(
+    r"^\s*(?P<num>[-+−]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"(?:\s*(?:[eE](?P<exp1>[-+−]?\d{1,4})|(?:\\times|\\cdot|×|\*|x)\s*10\s*\^\s*\{?\s*(?P<exp2>[-+−]?\d{1,4})\s*\}?))?"
+    r"\s*(?P<unit>.*?)\s*$"
+)
+_UNIT_OK = re.compile(r"^[A-Za-z°µμΩÅ/*^.·\d() \-]{1,40}$")
+
+
+def _mc_reference(reference: Any) -> tuple[str, list[str]] | None:
+    """(letter, choices) when the reference is multiple choice, else None."""
+    if isinstance(reference, str):
+        ans, choices = reference.strip(), []
+    elif isinstance(reference, dict) and isinstance(reference.get("answer"), str):
+        ans, choices = reference["answer"].strip(), reference.get("choices") or []
+    else:
+        return None
+    m = re.fullmatch(r"\(?([A-Ja-j])\)?", ans)
+    if m is None:
+        return None
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        raise ValueError("'choices' must be a list of strings")
+    return m.group(1).upper(), choices
+
+
+def _norm_text(s: str) -> str:
+    s = unwrap_text(strip_noise(s)).lower()
+    s = re.sub(r"^\(?[a-j]\)?\s*[:.)]\s+", "", s)  # a choice written as "A) text"
+    return re.sub(r"[\s.$]+", " ", s).strip()
+
+
+def pick_letter(answer: str, choices: list[str]) -> str | None:
+    """The option letter an answer names, or None when it names none (or several)."""
+    a = unwrap_text(strip_noise(answer)).strip().strip("*").strip()
+    for form in _LETTER_FORMS:
+        m = form.match(a)
+        if m:
+            return m.group(1).upper()
+    if choices:
+        want = _norm_text(a)
+        hits = [LETTERS[i] for i, c in enumerate(choices[: len(LETTERS)]) if _norm_text(c) == want]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def _verify_mc(response: str, letter: str, choices: list[str], box: str) -> VerifyResult:
+    ext = extract_answer(response, box=box, text_fallback=True, max_text_chars=200)
+    if ext.answer is None:
+        return no_answer(ext.source)
+    got = pick_letter(ext.answer, choices)
+    if got is None:
+        return VerifyResult.make(
+            Status.WRONG if ext.source != "text" else Status.NO_ANSWER,
+            extracted=clip(ext.answer),
+            reason="the answer names no single option",
+            source=ext.source,
+        )
+    if choices and LETTERS.index(got) >= len(choices):
+        return VerifyResult.make(Status.WRONG, extracted=got, reason=f"option {got} does not exist")
+    ok = got == letter
+    return VerifyResult.make(
+        Status.CORRECT if ok else Status.WRONG,
+        extracted=got,
+        reason=f"chose {got}, reference {letter}",
+        source=ext.source,
+    )
+
+
+@lru_cache(maxsize=1)
+def units():
+    import pint
+
+    return pint.UnitRegistry()
+
+
+def _unit_text(u: str) -> str:
+    u = unwrap_text(u).replace("\\mu", "µ").replace("\\Omega", "Ω").replace("\\circ", "°")
+    u = u.replace("\\cdot", "*").replace("·", "*").replace("{", "").replace("}", "").replace("\\", "")
+    u = re.sub(r"\^\s*°|\^\s*\{\s*°\s*\}", "°", u.replace("^{°}", "°"))
+    u = re.sub(r"°\s*([CFK])\b", r"deg\1", u).replace("°", "degree")
+    u = re.sub(r"\^\s*", "**", u)
+    return u.strip().rstrip(".")
+
+
+@lru_cache(maxsize=1024)
+def parse_quantity(text: str) -> tuple[float, str | None] | None:
+    """``"3.2 \\times 10^{5} \\text{ kJ}"`` -> (320000.0, "kJ"); None when it is not a number + unit."""
+    s = strip_noise(text).replace(",", "").replace("−", "-")
+    s = re.sub(r"^[A-Za-z_]\w*\s*=\s*", "", s)  # "E = 5 J"
+    m = _NUMBER_RE.match(s)
+    if m is None:
+        return None
+    num = float(m.group("num").replace("−", "-"))
+    exp = m.group("exp1") or m.group("exp2")
+    if exp is not None:
+        num *= 10.0 ** int(exp.replace("−", "-"))
+    unit = _unit_text(m.group("unit"))
+    if not unit:
+        return num, None
+    if not _UNIT_OK.match(unit):
+        return None
+    try:
+        units().parse_units(unit)
+    except Exception:  # "\sqrt{3}" is not a unit: the answer is an expression
+        return None
+    return num, unit
+
+
+def _math_value(answer: str) -> tuple[float, None] | None:
+    """A numeric answer written as an expression (``\\frac{1}{2}``, ``2\\sqrt{3}``), in the reference unit."""
+    from .math import _parse, normalize_answer
+
+    try:
+        parsed = _parse(normalize_answer(answer))
+        return (float(parsed[0]), None) if parsed and getattr(parsed[0], "is_number", False) else None
+    except Exception:
+        return None
+
+
+def _to_unit(value: float, unit: str | None, target: str | None) -> float | None:
+    if target is None or unit is None or unit == target:
+        return value
+    if unit == "%":
+        return None
+    try:
+        ureg = units()
+        return float(ureg.Quantity(value, ureg.parse_units(unit)).to(ureg.parse_units(target)).magnitude)
+    except Exception:  # unknown or incompatible unit
+        return None
+
+
+def _verify_numeric(response: str, reference: dict[str, Any], box: str) -> VerifyResult:
+    gold_text = reference["answer"]
+    gold_unit = reference.get("unit")
+    rel_tol = float(reference.get("rel_tol", DEFAULT_REL_TOL))
+    gold = parse_quantity(str(gold_text))
+    if gold is None:  # not a number: exact mathematical equivalence
+        from .math import verify_math
+
+        return verify_math(response, {"answer": str(gold_text)}, box=box)
+    gold_value, unit_in_answer = gold
+    gold_unit = gold_unit or unit_in_answer
+    ext = extract_answer(response, box=box, text_fallback=True, max_text_chars=120)
+    if ext.answer is None:
+        return no_answer(ext.source)
+    pred = parse_quantity(ext.answer) or _math_value(ext.answer)
+    if pred is None:
+        return VerifyResult.make(
+            Status.WRONG, extracted=clip(ext.answer), reason="answer is not a number", source=ext.source
+        )
+    value = _to_unit(pred[0], pred[1], gold_unit)
+    if value is None:
+        return VerifyResult.make(
+            Status.WRONG,
+            extracted=clip(ext.answer),
+            reason=f"unit {pred[1]!r} cannot be converted to {gold_unit!r}",
+            source=ext.source,
+        )
+    ok = math.isclose(value, gold_value, rel_tol=rel_tol, abs_tol=0.0 if gold_value else 1e-12)
+    return VerifyResult.make(
+        Status.CORRECT if ok else Status.WRONG,
+        extracted=clip(ext.answer),
+        reason=f"{value:g} {gold_unit or ''} vs reference {gold_value:g} (rel_tol {rel_tol:g})".replace(
+            "  ", " "
+        ),
+        source=ext.source,
+        value=value,
+    )
+
+
+def _as_dict(reference: Any) -> dict[str, Any] | None:
+    if isinstance(reference, (str, int, float)) and not isinstance(reference, bool):
+        return {"answer": str(reference)}
+    if isinstance(reference, dict) and isinstance(reference.get("answer"), (str, int, float)):
+        return reference
+    return None
+
+
+@register("science")
+def verify_science(response: str, reference: Any, *, box: str = "last", **_ignored: Any) -> VerifyResult:
+    try:
+        mc = _mc_reference(reference)
+    except ValueError as e:
+        return invalid_reference(str(e))
+    if mc is not None:
+        return _verify_mc(response, mc[0], mc[1], box)
+    ref = _as_dict(reference)
+    if ref is None or not str(ref["answer"]).strip():
+        return invalid_reference("science reference needs an 'answer' (a letter or a value)")
+    return _verify_numeric(response, ref, box)
+
+
+@register_reference_check("science")
+def check_science_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
+    try:
+        mc = _mc_reference(reference)
+    except ValueError as e:
+        return ReferenceCheck(False, "invalid_reference", {"error": str(e)})
+    if mc is not None:
+        letter, choices = mc
+        if choices and LETTERS.index(letter) >= len(choices):
+            return ReferenceCheck(
+                False, "invalid_reference", {"error": f"answer {letter} is not among {len(choices)} choices"}
+            )
+        if len({_norm_text(c) for c in choices}) != len(choices):
+            return ReferenceCheck(False, "invalid_reference", {"error": "two choices have the same text"})
+        return ReferenceCheck(True, "", {"kind": "multiple_choice"})
+    ref = _as_dict(reference)
+    if ref is None:
+        return ReferenceCheck(False, "invalid_reference", {"error": "missing 'answer'"})
+    rel_tol = ref.get("rel_tol", DEFAULT_REL_TOL)
+    if not isinstance(rel_tol, (int, float)) or not 0 <= rel_tol < 1:
+        return ReferenceCheck(False, "invalid_reference", {"error": f"rel_tol {rel_tol!r} not in [0, 1)"})
+    gold = parse_quantity(str(ref["answer"]))
+    if gold is None:
+        from .math import check_math_reference
+
+        return check_math_reference({"answer": str(ref["answer"])})
+    unit = ref.get("unit") or gold[1]
+    if unit is not None:
+        try:
+            units().parse_units(unit)
+        except Exception:
+            return ReferenceCheck(False, "invalid_reference", {"error": f"unknown unit {unit!r}"})
+    return ReferenceCheck(True, "", {"kind": "numeric", "unit": unit})
+
+
+units()  # build the unit registry now, so forked workers start warm
