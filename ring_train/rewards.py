@@ -45,6 +45,45 @@ class RewardModel:
         self.tokenizer = load_tokenizer(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype="float32").eval()
 
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        import torch
+
+        with torch.no_grad():
+            enc = self.tokenizer(
+                [p + r for p, r in zip(prompts, responses)],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+            )
+            logits = self.model(**enc).logits[:, -1]
+        return [1.0 / (1.0 + math.exp(-float(x))) for x in logits]
+
+
+class Rewarder:
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        timeout: float = 10.0,
+        reward_model: str | None = None,
+        model_weight: float = 0.5,
+    ):
+        self.verify_batch = _verify_batch()
+        self.workers, self.timeout = workers, timeout
+        self.rm = RewardModel(reward_model) if reward_model else None
+        self.model_weight = model_weight
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ring-verify")
+
+    def submit(self, items: list[tuple[str, Any, str]]) -> Future:
+        """Start verifying ``(response, reference, domain)`` items; ``.result()`` gives a :class:`Scored`."""
+        return self._pool.submit(self._verify, items)
+
+    def _verify(self, items):
+        results = self.verify_batch(items, workers=self.workers, timeout=self.timeout)
+        return Scored(
+            [float(r.score) for r in results], [str(getattr(r.status, "value", r.status)) for r in results]
+        )
+
     def blend(self, prompts: list[str], responses: list[str], scores: list[float]) -> list[float]:
         """Verifier scores blended with the reward model's (unchanged when there is none)."""
         if self.rm is None:

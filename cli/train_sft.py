@@ -1,0 +1,43 @@
+"""``ring-train sft DATA -o OUT (--model PATH | --tiny)``: distillation with a checkpoint per epoch."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="rows with prompt + response (JSONL/Parquet/datasets dir)")
+    p.add_argument("-o", "--output", required=True, help="output dir; checkpoints go to OUT/epoch_<n>")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="local HF causal-LM directory to start from")
+    src.add_argument("--tiny", action="store_true", help="build a tiny Qwen2 + tokenizer trained on the data")
+    p.add_argument("--tiny-vocab", type=int, default=384)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--warmup-ratio", type=float, default=0.01)
+    p.add_argument("--max-len", type=int, default=2048)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ring_train.runtime import set_threads
+    from ring_train.sft import SFTConfig, run_sft
+
+    set_threads(args.threads)
+    cfg = SFTConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        weight_decay=args.weight_decay,
+        warmup_ratio=args.warmup_ratio,
+        max_len=args.max_len,
+        seed=args.seed,
+    )
+    paths = run_sft(
+        args.data, args.output, model=args.model, tiny=args.tiny, tiny_vocab=args.tiny_vocab, cfg=cfg
+    )
+    print(f"sft: {len(paths)} checkpoint(s): " + ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,377 @@
+"""Embedded backend: one process, torch. Rollouts by batched KV-cache sampling (prompt prefilled once
+per group, finished samples leave the batch), rewards through ``verifiers.verify_batch`` in worker
+processes, C3PO planning + GRPO-family loss from ``ring_train.core``, one optimizer step per rollout
+(``optim.ppo_epochs`` for more), checkpoints that resume exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ring_data.errors import UserError
+from ring_data.runtime import progress, write_stats
+
+from .. import checkpoint
+from ..config import RLConfig, aggregation, save_resolved
+from ..core.advantages import group_advantages, zero_variance_groups
+from ..core.c3po import plan_step
+from ..core.losses import aggregate, clipped_surrogate, kl_penalty, step_normalizer
+from ..core.schedule import MixtureSampler, Stage
+from ..data import read_problem_rows
+from ..evaluate import evaluate
+from ..forward import run_responses
+from ..metrics import MetricsLog, plot_curves, read_metrics
+from ..models.load import load_policy
+from ..rewards import Rewarder
+from ..rollout import sample
+from ..text import decode_response, encode_prompt
+
+log = logging.getLogger(__name__)
+
+
+def stage_dir(run_dir: Path, stage: Stage) -> Path:
+    return run_dir / "stages" / stage.name / "final"
+
+
+def stage_start(cfg: RLConfig, all_stages: list[Stage], stage: Stage) -> str:
+    """The previous stage's final checkpoint in this run dir when there is one, else ``cfg.model``."""
+    idx = [s.name for s in all_stages].index(stage.name)
+    if idx > 0:
+        prev = stage_dir(Path(cfg.run_dir), all_stages[idx - 1])
+        if prev.exists():
+            return str(prev)
+    return cfg.model
+
+
+class StageRunner:
+    """Runs the optimizer steps of one stage."""
+
+    def __init__(self, cfg: RLConfig, stage: Stage, start: str, rewarder: Rewarder, global_step0: int):
+        self.cfg, self.stage, self.start, self.rewarder = cfg, stage, start, rewarder
+        self.model, self.tok = load_policy(start)
+        self.model.train()
+        self.ref = None
+        if cfg.loss.kl_beta > 0:  # reference = the stage's start
+            self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.datasets = [read_problem_rows(p) for p in stage.datasets]
+        self.sampler = MixtureSampler(
+            [len(d) for d in self.datasets], list(stage.datasets.values()), cfg.seed
+        )
+        self.n_steps = stage.num_steps(sum(len(d) for d in self.datasets), cfg.rollout.prompts_per_step)
+        self.eval_rows = read_problem_rows(cfg.eval.data)[: cfg.eval.max_rows] if cfg.eval.data else None
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+        )
+        warm = cfg.optim.warmup_steps
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0
+        )
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+        self.global_step0 = global_step0
+        self.elapsed = 0.0
+        self._prompt_cache: dict[tuple[int, int], list[int]] = {}
+
+    # ---- state -------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage.name,
+            "step": self.step,
+            "global_step": self.global_step0 + self.step,
+            "start": self.start,
+            "elapsed": self.elapsed,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "generator": self.gen.get_state(),
+        }
+
+    def restore(self, ckpt: Path, state: dict[str, Any]) -> None:
+        self.model, self.tok = load_policy(ckpt / "policy")
+        self.model.train()
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=self.cfg.optim.lr, weight_decay=self.cfg.optim.weight_decay
+        )
+        self.opt.load_state_dict(state["optimizer"])
+        warm = self.cfg.optim.warmup_steps
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0
+        )
+        self.sched.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.gen.set_state(state["generator"])
+        self.step, self.elapsed = state["step"], state["elapsed"]
+
+    # ---- one step ----------------------------------------------------------------------------
+    def _prompt_ids(self, d: int, i: int) -> list[int]:
+        key = (d, i)
+        if key not in self._prompt_cache:
+            self._prompt_cache[key] = encode_prompt(self.tok, self.datasets[d][i]["prompt"])
+        return self._prompt_cache[key]
+
+    def train_step(self) -> dict[str, float]:
+        cfg, K = self.cfg, self.cfg.rollout.group_size
+        t0 = time.perf_counter()
+        draws = self.sampler.draw(cfg.rollout.prompts_per_step)
+        rows = [self.datasets[d][i] for d, i in draws]
+        prompts = [self._prompt_ids(d, i) for d, i in draws]
+        self.model.eval()
+        ro = sample(
+            self.model,
+            prompts,
+            K,
+            max_new_tokens=cfg.rollout.max_new_tokens,
+            eos_id=self.tok.eos_token_id,
+            pad_id=self.tok.pad_token_id,
+            temperature=cfg.rollout.temperature,
+            top_p=cfg.rollout.top_p,
+            generator=self.gen,
+        )
+        self.model.train()
+        t_gen = time.perf_counter()
+        items = [
+            (decode_response(self.tok, r), rows[g]["reference"], rows[g]["domain"])
+            for r, g in zip(ro.responses, ro.group)
+        ]
+        pending = self.rewarder.submit(items)
+        lengths = [len(r) for r in ro.responses]
+        scored = pending.result()
+        scores = self.rewarder.blend(
+            [rows[g]["prompt"] for g in ro.group], [it[0] for it in items], scored.scores
+        )
+        rewards = torch.tensor(scores).view(len(rows), K)
+        t_rew = time.perf_counter()
+
+        adv = group_advantages(rewards, cfg.advantage.method)
+        flat_adv = adv.view(-1)
+        zero = zero_variance_groups(rewards)
+        usable = list(lengths)
+        if cfg.advantage.filter_zero_variance:
+            usable = [0 if zero[g] else n for n, g in zip(lengths, ro.group)]
+        plan = plan_step(
+            usable,
+            cfg.c3po.budget if cfg.c3po.enabled else None,
+            scope=cfg.c3po.scope,
+            dp_size=cfg.c3po.dp_size,
+            order=cfg.c3po.order,
+            seed=cfg.seed * 1_000_003 + self.global_step0 + self.step,
+        )
+        mode = aggregation(cfg)
+        keep = list(plan.keep)
+        normalizer = step_normalizer(mode, keep, plan.normalizer)
+
+        ref_logp: dict[int, torch.Tensor] = {}
+        if self.ref is not None and sum(keep):
+            with torch.no_grad():
+                for mb in run_responses(
+                    self.ref,
+                    ro.prompt_ids,
+                    ro.responses,
+                    ro.group,
+                    keep,
+                    pad_id=self.tok.pad_token_id,
+                    max_tokens_per_micro=cfg.max_tokens_per_micro,
+                    with_entropy=False,
+                ):
+                    for j, i in enumerate(mb.rows):
+                        ref_logp[i] = mb.logp[j]
+        stats = {"clipped": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0, "loss": 0.0}
+        old_logp: dict[int, torch.Tensor] = {}
+        grad_norm = 0.0
+        for epoch in range(cfg.optim.ppo_epochs):
+            first = epoch == 0
+
+            def consume(mb, first=first):
+                a = flat_adv[mb.rows].unsqueeze(1)
+                old = mb.logp.detach() if first else torch.stack([old_logp[i] for i in mb.rows])
+                if first:
+                    for j, i in enumerate(mb.rows):
+                        old_logp[i] = mb.logp[j].detach()
+                pg, clipped = clipped_surrogate(
+                    mb.logp,
+                    old,
+                    a,
+                    eps_low=cfg.loss.eps_low,
+                    eps_high=cfg.loss.eps_high,
+                    dual_clip=cfg.loss.dual_clip,
+                )
+                per_token = pg
+                if self.ref is not None:
+                    kl = kl_penalty(
+                        mb.logp, torch.stack([ref_logp[i] for i in mb.rows]), cfg.loss.kl_estimator
+                    )
+                    per_token = per_token + cfg.loss.kl_beta * kl
+                    if first:
+                        stats["kl"] += float((kl.detach() * mb.mask).sum())
+                if cfg.loss.entropy_coef:
+                    per_token = per_token - cfg.loss.entropy_coef * mb.entropy
+                loss = aggregate(per_token, mb.mask, mode, normalizer)
+                if first:
+                    stats["clipped"] += float((clipped.float() * mb.mask).sum())
+                    stats["entropy"] += float((mb.entropy.detach() * mb.mask).sum())
+                    stats["tokens"] += float(mb.mask.sum())
+                    stats["loss"] += float(loss.detach())
+                return loss
+
+            self.opt.zero_grad(set_to_none=True)
+            if sum(keep):
+                run_responses(
+                    self.model,
+                    ro.prompt_ids,
+                    ro.responses,
+                    ro.group,
+                    keep,
+                    pad_id=self.tok.pad_token_id,
+                    max_tokens_per_micro=cfg.max_tokens_per_micro,
+                    with_entropy=True,
+                    consume=consume,
+                )
+                grad_norm = float(
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+                )
+                self.opt.step()
+            self.sched.step()
+        t_end = time.perf_counter()
+        self.step += 1
+        self.elapsed += t_end - t0
+
+        ntok = max(1.0, stats["tokens"])
+        per_domain: dict[str, list[float]] = {}
+        for (_, _, dom), s in zip(items, scores):
+            per_domain.setdefault(dom, []).append(s)
+        out = {
+            "reward/mean": float(rewards.mean()),
+            "reward/pass_rate": sum(1 for s in scored.statuses if s == "correct") / len(scored.statuses),
+            **{f"reward/{d}": sum(v) / len(v) for d, v in sorted(per_domain.items())},
+            "rollout/response_len": sum(lengths) / len(lengths),
+            "rollout/truncated_frac": 1 - sum(ro.finished) / len(ro.finished),
+            "groups/zero_variance": int(zero.sum()),
+            "groups/filtered": int(zero.sum()) if cfg.advantage.filter_zero_variance else 0,
+            "policy/entropy": stats["entropy"] / ntok,
+            "policy/kl": stats["kl"] / ntok,
+            "policy/clip_frac": stats["clipped"] / ntok,
+            "policy/grad_norm": grad_norm,
+            "policy/loss": stats["loss"],
+            "policy/lr": self.sched.get_last_lr()[0],
+            **plan.stats(),
+            "perf/step_s": t_end - t0,
+            "perf/generate_s": t_gen - t0,
+            "perf/reward_s": t_rew - t_gen,
+            "perf/train_s": t_end - t_rew,
+            "perf/trained_tokens_per_s": stats["tokens"] / max(1e-9, t_end - t0),
+            "perf/generated_tokens_per_s": sum(lengths) / max(1e-9, t_gen - t0),
+        }
+        return out
+
+    def evaluate(self) -> dict[str, float]:
+        gen = torch.Generator().manual_seed(self.cfg.seed + 12345)  # same draws each time: lower-noise curve
+        res = evaluate(
+            self.model,
+            self.tok,
+            self.eval_rows,
+            self.rewarder,
+            samples=self.cfg.eval.samples,
+            temperature=self.cfg.eval.temperature,
+            max_new_tokens=self.cfg.rollout.max_new_tokens,
+            generator=gen,
+        )
+        return {f"eval/{k}": v for k, v in res.items()}
+
+
+def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[str, Any]:
+    run_dir = Path(cfg.run_dir)
+    torch.manual_seed(cfg.seed)
+    ckpt = checkpoint.latest(run_dir) if resume else None
+    if resume and ckpt is None:
+        raise UserError(f"{run_dir}: --resume given but no checkpoint found")
+    state = checkpoint.load_state(ckpt) if ckpt else None
+    if ckpt is None and (run_dir / "checkpoints" / "LATEST").exists():
+        raise UserError(
+            f"{run_dir}: run dir has checkpoints; pass --resume to continue or choose a new run_dir"
+        )
+    save_resolved(cfg, run_dir)
+    names = [s.name for s in stages]
+    if state and state["stage"] not in names:
+        raise UserError(
+            f"{ckpt}: checkpoint is from stage {state['stage']!r}, not in this plan ({', '.join(names)})"
+        )
+    first = names.index(state["stage"]) if state else 0
+    metrics = MetricsLog(run_dir, resume_from_step=state["global_step"] if state else None)
+    rewarder = Rewarder(
+        workers=cfg.reward.workers,
+        timeout=cfg.reward.timeout,
+        reward_model=cfg.reward.model,
+        model_weight=cfg.reward.model_weight,
+    )
+    all_plan = stages
+    global_step = state["global_step"] - state["step"] if state else 0
+    summary: dict[str, Any] = {"stages": {}}
+    try:
+        for stage in stages[first:]:
+            scfg = cfg.for_stage(stage)
+            start = state["start"] if state else stage_start(scfg, all_plan, stage)
+            runner = StageRunner(scfg, stage, start, rewarder, global_step)
+            if state:
+                runner.restore(ckpt, state)
+            elif runner.eval_rows:
+                metrics.log(
+                    {"global_step": global_step, "stage": stage.name, "stage_step": 0, **runner.evaluate()}
+                )
+            summary["stages"][stage.name] = _run_stage(runner, scfg, metrics, run_dir)
+            global_step += runner.step
+            state = None
+    finally:
+        metrics.close()
+        rewarder.close()
+    records = read_metrics(metrics.path)
+    summary["plot"] = str(plot_curves(records, run_dir / "curves.png", title=run_dir.name) or "")
+    write_stats(run_dir / "rl.stats.json", summary)
+    return summary
+
+
+def _run_stage(runner: StageRunner, cfg: RLConfig, metrics: MetricsLog, run_dir: Path) -> dict[str, Any]:
+    stage = runner.stage
+    bar = progress(
+        range(runner.step, runner.n_steps),
+        total=runner.n_steps - runner.step,
+        desc=f"rl {stage.name}",
+        unit="step",
+    )
+    last_eval: dict[str, float] = {}
+    stopped_early = False
+    for _ in bar:
+        rec = runner.train_step()
+        gs = runner.global_step0 + runner.step
+        if runner.eval_rows and (runner.step % cfg.eval.every == 0 or runner.step == runner.n_steps):
+            last_eval = runner.evaluate()
+            rec.update(last_eval)
+        metrics.log({"global_step": gs, "stage": stage.name, "stage_step": runner.step, **rec})
+        if not math.isfinite(rec["policy/grad_norm"]):
+            raise UserError(f"stage {stage.name} step {runner.step}: non-finite grad norm; lower optim.lr")
+        over_time = cfg.time_limit_s is not None and runner.elapsed >= cfg.time_limit_s
+        if runner.step % cfg.checkpoint_every == 0 or over_time:
+            checkpoint.save(
+                run_dir, f"{stage.name}-step{runner.step:06d}", runner.model, runner.tok, runner.state()
+            )
+        if over_time:
+            stopped_early = runner.step < runner.n_steps
+            break
+    if runner.eval_rows and not last_eval:
+        last_eval = runner.evaluate()
+    final = stage_dir(run_dir, stage)
+    runner.model.save_pretrained(final)
+    runner.tok.save_pretrained(final)
+    return {
+        "steps": runner.step,
+        "final": str(final),
+        "seconds": round(runner.elapsed, 1),
+        "stopped_early": stopped_early,
+        **last_eval,
+    }

@@ -1,0 +1,286 @@
+"""RL run configuration: YAML file + ``--set a.b=value`` overrides -> validated dataclasses.
+
+Every key is checked (unknown keys and wrong types are one-line errors naming the file and key), and the
+resolved config is saved with the run (``config.resolved.yaml``) so a run can be reproduced or resumed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ring_data.errors import UserError
+
+from .core.schedule import Stage, parse_stages
+
+
+@dataclass
+class RolloutConfig:
+    prompts_per_step: int = 16
+    group_size: int = 8
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+@dataclass
+class C3POConfig:
+    enabled: bool = True
+    budget: int | None = None  # Φ tokens per step (per rank for scope 'rank'); required when enabled
+    scope: str = "global"  # global | rank
+    order: str = "batch"  # batch | shuffle
+    dp_size: int = 1
+
+
+@dataclass
+class LossConfig:
+    eps_low: float = 0.2
+    eps_high: float = 0.2
+    dual_clip: float | None = None
+    kl_beta: float = 0.0
+    kl_estimator: str = "k3"
+    entropy_coef: float = 0.0
+    aggregation: str = (
+        "auto"  # auto (constant under C3PO, seq-mean otherwise) | token-mean | seq-mean | constant
+    )
+
+
+@dataclass
+class AdvantageConfig:
+    method: str = "grpo"  # grpo | grpo-nostd | dr-grpo | rloo
+    filter_zero_variance: bool = True
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    grad_clip: float = 1.0
+    ppo_epochs: int = 1  # optimizer steps per rollout (>1 makes the ratio and clipping bite)
+
+
+@dataclass
+class EvalConfig:
+    data: str | None = None
+    every: int = 10
+    max_rows: int = 256
+    samples: int = 1
+    temperature: float = 1.0
+
+
+@dataclass
+class RewardConfig:
+    workers: int | None = None
+    timeout: float = 10.0
+    model: str | None = None  # local HF sequence-classification model (general stage)
+    model_weight: float = 0.5  # reward = (1-w) * verifier score + w * sigmoid(rm logit)
+
+
+@dataclass
+class RLConfig:
+    model: str
+    run_dir: str
+    stages: list[Stage]
+    seed: int = 0
+    backend: str = "embedded"
+    checkpoint_every: int = 50
+    max_tokens_per_micro: int = 4096
+    time_limit_s: float | None = None  # stop a stage after this much wall time (a checkpoint is written)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    c3po: C3POConfig = field(default_factory=C3POConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["stages"] = [
+            {
+                "name": s.name,
+                "datasets": s.datasets,
+                **({"steps": s.steps} if s.steps is not None else {"epochs": s.epochs}),
+                **({"overrides": s.overrides} if s.overrides else {}),
+            }
+            for s in self.stages
+        ]
+        return d
+
+    def for_stage(self, stage: Stage, source: str = "config") -> RLConfig:
+        """This config with the stage's ``overrides`` (dotted keys) applied."""
+        if not stage.overrides:
+            return self
+        raw = self.to_dict()
+        for key, value in stage.overrides.items():
+            set_dotted(raw, key, value, source=f"{source}: stages.{stage.name}.overrides")
+        return from_dict(raw, source)
+
+
+CHOICES = {
+    "backend": ("embedded", "openrlhf"),
+    "c3po.scope": ("global", "rank"),
+    "c3po.order": ("batch", "shuffle"),
+    "loss.kl_estimator": ("k1", "k2", "k3"),
+    "loss.aggregation": ("auto", "token-mean", "seq-mean", "constant"),
+    "advantage.method": ("grpo", "grpo-nostd", "dr-grpo", "rloo"),
+}
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        tp = next(a for a in args if a is not type(None))
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    raise UserError(f"{source}: key '{key}': expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _build(cls, raw: dict[str, Any], prefix: str, source: str):
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: key '{prefix.rstrip('.')}': must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UserError(f"{source}: unknown key '{prefix}{unknown[0]}' (known: {', '.join(fields)})")
+    kwargs = {}
+    hints = typing.get_type_hints(cls)
+    for name, f in fields.items():
+        key = prefix + name
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise UserError(f"{source}: missing required key '{key}'")
+            continue
+        value, tp = raw[name], hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value or {}, key + ".", source)
+        elif name == "stages":
+            try:
+                kwargs[name] = parse_stages(value)
+            except ValueError as e:
+                raise UserError(f"{source}: {e}") from None
+        else:
+            kwargs[name] = _coerce(value, tp, key, source)
+            if key in CHOICES and kwargs[name] not in CHOICES[key]:
+                raise UserError(
+                    f"{source}: key '{key}': must be one of {', '.join(CHOICES[key])}, got {value!r}"
+                )
+    return cls(**kwargs)
+
+
+def from_dict(raw: dict[str, Any], source: str = "config") -> RLConfig:
+    cfg = _build(RLConfig, raw, "", source)
+    _check(cfg, source)
+    return cfg
+
+
+def _check(cfg: RLConfig, source: str) -> None:
+    def bad(key: str, msg: str):
+        raise UserError(f"{source}: key '{key}': {msg}")
+
+    for key, value in (
+        ("rollout.prompts_per_step", cfg.rollout.prompts_per_step),
+        ("rollout.group_size", cfg.rollout.group_size),
+        ("rollout.max_new_tokens", cfg.rollout.max_new_tokens),
+        ("optim.ppo_epochs", cfg.optim.ppo_epochs),
+        ("checkpoint_every", cfg.checkpoint_every),
+        ("c3po.dp_size", cfg.c3po.dp_size),
+    ):
+        if value < 1:
+            bad(key, f"must be >= 1, got {value}")
+    if cfg.c3po.enabled and (cfg.c3po.budget is None or cfg.c3po.budget < 1):
+        bad("c3po.budget", "C3PO needs a positive token budget Φ (or set c3po.enabled: false)")
+    if not cfg.c3po.enabled and cfg.loss.aggregation == "constant":
+        bad("loss.aggregation", "'constant' divides by Φ and needs c3po.enabled: true")
+    if cfg.loss.dual_clip is not None and cfg.loss.dual_clip <= 1:
+        bad("loss.dual_clip", "must be > 1")
+    if cfg.advantage.method == "rloo" and cfg.rollout.group_size < 2:
+        bad("advantage.method", "rloo needs rollout.group_size >= 2")
+    if not 0 <= cfg.reward.model_weight <= 1:
+        bad("reward.model_weight", "must be in [0, 1]")
+
+
+def aggregation(cfg: RLConfig) -> str:
+    if cfg.loss.aggregation != "auto":
+        return cfg.loss.aggregation
+    return "constant" if cfg.c3po.enabled else "seq-mean"
+
+
+def parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any, source: str = "--set") -> None:
+    parts = key.split(".")
+    node = raw
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise UserError(f"{source}: key '{key}': '{p}' is not a section")
+    node[parts[-1]] = value
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{path}: cannot read config: {e.strerror}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: config must be a YAML mapping")
+    return raw
+
+
+def load_config(
+    path: str | Path | None, overrides: list[str] = (), base: dict[str, Any] | None = None
+) -> RLConfig:
+    """YAML ``path`` + ``key=value`` overrides (relative paths are relative to the working directory)."""
+    raw = copy.deepcopy(base or {})
+    source = str(path) if path else "config"
+    if path:
+        raw.update(load_raw(path))
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected key=value")
+        key, text = item.split("=", 1)
+        set_dotted(raw, key.strip(), parse_value(text))
+    return from_dict(raw, source)
+
+
+def save_resolved(cfg: RLConfig, run_dir: str | Path) -> Path:
+    import yaml
+
+    out = Path(run_dir) / "config.resolved.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return out

@@ -1,0 +1,155 @@
+"""The embedded backend end to end on a tiny model: steps, C3PO invariants, stages, checkpoints, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ring_data.errors import UserError
+from ring_data.rows import write_jsonl
+from ring_train.backends import get_backend
+from ring_train.config import from_dict
+from ring_train.metrics import read_metrics
+from ring_train.models.tiny import create_tiny_policy
+from ring_train.recipes.arithmetic import problem_row, solution_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "intermediate_size": 64,
+}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rl")
+    rows = [problem_row(a, b) for a, b in [(12, 34), (56, 7), (81, 19), (40, 44), (23, 23), (70, 15)]]
+    write_jsonl(root / "math.jsonl", rows[:4])
+    write_jsonl(root / "other.jsonl", rows[4:])
+    texts = [r["prompt"] for r in rows] + [solution_text(a, b) for a, b in [(12, 34), (56, 7)]]
+    model = create_tiny_policy(root / "init", texts, vocab_size=300, seed=0, **SMALL)
+    return root, model
+
+
+def _raw(root: Path, model: Path, run: str, **extra) -> dict:
+    raw = {
+        "model": str(model),
+        "run_dir": str(root / run),
+        "seed": 3,
+        "stages": [
+            {"name": "reasoning", "datasets": {str(root / "math.jsonl"): 1.0}, "steps": 3},
+            {
+                "name": "general",
+                "datasets": {str(root / "other.jsonl"): 1.0, str(root / "math.jsonl"): 1.0},
+                "steps": 2,
+            },
+        ],
+        "rollout": {"prompts_per_step": 2, "group_size": 3, "max_new_tokens": 12},
+        "c3po": {"budget": 30},
+        # random weights earn no reward: without the filter and with an entropy bonus and KL the policy
+        # still moves every step, so equal metrics after resume mean the state really was restored
+        "advantage": {"filter_zero_variance": False},
+        "loss": {"entropy_coef": 0.05, "kl_beta": 0.1},
+        "optim": {"lr": 0.01},
+        "checkpoint_every": 1,
+        "eval": {"data": str(root / "math.jsonl"), "every": 2, "samples": 2},
+    }
+    for k, v in extra.items():
+        raw[k] = {**raw[k], **v} if isinstance(v, dict) else v
+    return raw
+
+
+def test_two_stage_run_logs_metrics_and_keeps_the_budget(setup):
+    root, model = setup
+    cfg = from_dict(_raw(root, model, "run_c3po"))
+    summary = get_backend("embedded").train(cfg, cfg.stages)
+    run = Path(cfg.run_dir)
+    recs = [r for r in read_metrics(run / "metrics.jsonl") if "c3po/kept_tokens" in r]
+    assert [r["global_step"] for r in recs] == [1, 2, 3, 4, 5]
+    assert [r["stage"] for r in recs] == ["reasoning"] * 3 + ["general"] * 2
+    for r in recs:  # 6 responses of up to 12 tokens: whenever the rollout has >= 30 tokens, exactly 30 train
+        assert r["c3po/kept_tokens"] == min(30, r["c3po/total_tokens"])
+        assert r["c3po/kept_tokens"] + r["c3po/dropped_tokens"] == r["c3po/total_tokens"]
+        assert r["policy/grad_norm"] > 0
+        for key in (
+            "reward/mean",
+            "policy/entropy",
+            "policy/kl",
+            "policy/clip_frac",
+            "perf/trained_tokens_per_s",
+        ):
+            assert key in r
+    assert any("eval/pass_rate" in r for r in read_metrics(run / "metrics.jsonl"))
+    # the general stage starts from (and is regularised towards) the reasoning stage's final policy
+    assert summary["stages"]["general"]["steps"] == 2
+    assert (run / "stages" / "reasoning" / "final" / "config.json").exists()
+    assert (run / "curves.png").stat().st_size > 1000
+    assert (run / "config.resolved.yaml").exists() and (run / "tensorboard").is_dir()
+
+
+def test_c3po_off_trains_every_token(setup):
+    root, model = setup
+    raw = _raw(root, model, "run_grpo", c3po={"enabled": False}, stages=_raw(root, model, "x")["stages"][:1])
+    cfg = from_dict(raw)
+    get_backend("embedded").train(cfg, cfg.stages)
+    recs = [r for r in read_metrics(Path(cfg.run_dir) / "metrics.jsonl") if "c3po/kept_tokens" in r]
+    assert all(r["c3po/dropped_tokens"] == 0 for r in recs)
+    assert len({r["c3po/kept_tokens"] for r in recs}) >= 1
+
+
+def test_existing_run_dir_needs_resume_and_unknown_backend_is_clear(setup, tmp_path):
+    root, model = setup
+    cfg = from_dict(_raw(root, model, "run_c3po"))
+    with pytest.raises(UserError, match="pass --resume"):
+        get_backend("embedded").train(cfg, cfg.stages)
+    with pytest.raises(UserError, match="no checkpoint"):
+        get_backend("embedded").train(from_dict(_raw(root, model, "fresh")), cfg.stages[:1], resume=True)
+
+
+def _cli(args, **kw):
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "cli.ring_train", *args], cwd=ROOT, env=env, **kw)
+
+
+def _comparable(path: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in read_metrics(path)]
+
+
+def test_kill_mid_run_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
+    root, model = setup
+    for name in ("straight", "killed"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(_raw(root, model, f"resume_{name}")))
+    straight = _cli(
+        ["rl", "--config", str(tmp_path / "straight.yaml"), "--threads", "1"], stdout=subprocess.DEVNULL
+    )
+    killed = _cli(
+        ["rl", "--config", str(tmp_path / "killed.yaml"), "--threads", "1"], stdout=subprocess.DEVNULL
+    )
+    latest = root / "resume_killed" / "checkpoints" / "LATEST"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (latest.exists() and "reasoning-step000002" in latest.read_text()):
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert latest.exists(), "the run never reached its second checkpoint"
+    assert straight.wait(timeout=180) == 0
+    resumed = _cli(
+        ["rl", "--config", str(tmp_path / "killed.yaml"), "--threads", "1", "--resume"],
+        stdout=subprocess.PIPE,
+    )
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0
+    assert json.loads(out)["stages"]["general"]["steps"] == 2
+    a = _comparable(root / "resume_straight" / "metrics.jsonl")
+    b = _comparable(root / "resume_killed" / "metrics.jsonl")
+    assert [r["global_step"] for r in b] == [r["global_step"] for r in a]
+    assert a == b
