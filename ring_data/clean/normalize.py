@@ -88,15 +88,6 @@ def tokens(text: str) -> list[str]:
     return token_lists([text])[0].to_list()
 
 
-def is_number(tok: str) -> bool:
-    return tok[0].isdigit()
-
-
-def numbers(toks: list[str]) -> tuple[str, ...]:
-    """The numbers of a problem in order: two problems that differ here are different problems."""
-    return tuple(t for t in toks if t[0].isdigit())
-
-
 def without_numbers(toks: list[str]) -> list[str]:
     return [t for t in toks if not t[0].isdigit()]
 
@@ -191,20 +182,6 @@ def mix64(x: np.ndarray) -> np.ndarray:
         x *= _M2
         x ^= x >> np.uint64(31)
     return x
-
-
-def ngram_hashes(token_hashes: np.ndarray, n: int) -> np.ndarray:
-    """Hashes of every contiguous n-gram of one token-hash sequence (empty when shorter than n).
-    Order matters: ``h = mix(((t0 * P + t1) * P + t2) ...)`` in wrapping uint64 arithmetic."""
-    token_hashes = np.asarray(token_hashes, dtype=np.uint64)
-    m = len(token_hashes) - n + 1
-    if m <= 0:
-        return np.empty(0, dtype=np.uint64)
-    acc = np.zeros(m, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(n):
-            acc = acc * _P + token_hashes[j : j + m]
-    return mix64(acc)
 
 
 def flat_ngram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int, *, with_positions: bool = False):
