@@ -92,9 +92,22 @@ def launch_spec(plan: Plan, uid: int | None, cache_dir: str, scratch_bytes: int)
     return _wrapper_argv(plan, cache_dir, scratch_bytes), as_uid
 
 
+@functools.cache
+def _bwrap_has(option: str) -> bool:
+    try:
+        out = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return option in out.stdout + out.stderr
+
+
 def _wrapper_argv(plan: Plan, cache_dir: str, scratch_bytes: int) -> list[str]:
     if plan.level == "bwrap":
         argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+        if _bwrap_has("--as-pid-1"):
+            # The server is the pid namespace's init: signals from its programs (kill -9 of the
+            # parent, kill(-1), SIGSTOP) cannot touch it; it reaps orphans itself.
+            argv.insert(1, "--as-pid-1")
         for name in ("bin", "lib", "lib64", "sbin", "lib32"):
             if os.path.islink(f"/{name}"):
                 argv += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]

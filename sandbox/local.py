@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from . import compile_cache, isolate
-from .box import POOL, Box, BoxError
+from .box import POOL, Box, BoxDied, BoxError
 from .languages import Language, get_language
 from .protocol import (
     HOST_MARGIN_S,
@@ -73,7 +73,20 @@ def run_local(
         results: list[RunResult] = []
         stopped = False
         while True:
-            reply = box.read(time.monotonic() + time_limit + HOST_MARGIN_S)
+            try:
+                reply = box.read(time.monotonic() + time_limit + HOST_MARGIN_S)
+            except BoxError as e:
+                if stopped:  # the verdict is already in; the box is discarded
+                    return results, compiled, label
+                # The server died or froze while this case's program ran: the program killed or
+                # stopped it. That is a failed run, not a sandbox error a trainer might retry or skip.
+                status = RunStatus.RUNTIME_ERROR if isinstance(e, BoxDied) else RunStatus.TIME_LIMIT
+                results.append(
+                    RunResult(status, isolation=label, reason=f"the program broke its sandbox: {e}")
+                )
+                if on_case:
+                    on_case(len(results) - 1, results[-1])
+                return results, compiled, label
             if reply.get("done"):
                 if "error" in reply:
                     raise BoxError(reply["error"])
