@@ -1,9 +1,9 @@
 """``ring-data annotate``: sample n responses per problem, score them with ``verifiers``, label difficulty.
 
-Streaming in batches of problems: while the sampler generates batch k+1, a background thread verifies
-batch k (``verifiers.verify_batch``, a process pool) and appends the labelled rows, so verification is
-mostly hidden behind generation. Output and rejects are journals (:mod:`ring_data.verify.journal`):
-a rerun skips ids already annotated.
+Streaming in batches of problems. Responses are scored with ``verifiers.verify_batch`` (a process
+pool); with overlap on, a background thread scores batch k while the sampler generates batch k+1, which
+hides verification when generation runs on a GPU or a server. Output and rejects are journals
+(:mod:`ring_data.verify.journal`): a rerun skips ids already annotated.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class AnnotateStats:
     sample_status: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     generate_s: float = 0.0
-    verify_s: float = 0.0  # verification wall time (overlapped with generation)
+    verify_s: float = 0.0  # wall time of the verify_batch calls (stretched when overlapped)
     verify_wait_s: float = 0.0  # time the pipeline waited on verification (not hidden)
     model: str = ""
     total_kept: int = 0  # over the whole output, earlier runs included
@@ -101,7 +101,11 @@ class _Labeler:
     def __init__(self, config: AnnotateConfig, model: str, journal: Journal, stats: AnnotateStats):
         self.config, self.model, self.journal, self.stats = config, model, journal, stats
         self.lock = threading.Lock()  # unknown-domain rejects come from the reading thread
-        self.samples_fh = open(config.save_samples, "a", encoding="utf-8") if config.save_samples else None  # noqa: SIM115
+        self.samples_fh = None
+        if config.save_samples:  # appended on resume, like the output
+            path = Path(config.save_samples)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.samples_fh = path.open("a" if config.resume else "w", encoding="utf-8")
 
     def __call__(self, rows: list[dict[str, Any]], responses: list[list[str]]) -> None:
         from verifiers import verify_batch
@@ -122,7 +126,7 @@ class _Labeler:
             self.samples_fh.flush()
         self.journal.flush()
 
-    def _reject(self, row: dict[str, Any], reason: str, evidence: dict[str, Any]) -> None:
+    def reject(self, row: dict[str, Any], reason: str, evidence: dict[str, Any]) -> None:
         if self.journal.reject(make_reject(row, reason, evidence)):
             with self.lock:
                 self.stats.rejected += 1
@@ -146,10 +150,10 @@ class _Labeler:
                 + "\n"
             )
         if not responses:
-            return self._reject(row, "no_samples", {"sampler": self.model, "n_samples": 0})
+            return self.reject(row, "no_samples", {"sampler": self.model, "n_samples": 0})
         invalid = next((r for r in results if str(r.status) == "invalid_reference"), None)
         if invalid is not None:
-            return self._reject(row, "invalid_reference", {"verifier": invalid.reason})
+            return self.reject(row, "invalid_reference", {"verifier": invalid.reason})
         diff = difficulty_of(
             [r.correct for r in results], self.model, hard_max=cfg.hard_max, easy_min=cfg.easy_min
         )
@@ -158,7 +162,7 @@ class _Labeler:
             diff.pass_rate, diff.n_correct, diff.n_samples, cfg.keep_range, cfg.drop_extremes
         )
         if rule is not None:
-            return self._reject(
+            return self.reject(
                 labelled,
                 "extreme_pass_rate",
                 {
@@ -202,7 +206,7 @@ def annotate(
             if row["id"] in journal.done:
                 stats.skipped_resumed += 1
             elif not is_known_domain(row["domain"]):
-                labeler._reject(row, "unknown_domain", {"domain": row["domain"]})
+                labeler.reject(row, "unknown_domain", {"domain": row["domain"]})
             else:
                 yield row
 
