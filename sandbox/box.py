@@ -178,8 +178,34 @@ class BoxPool:
         for box in boxes:
             box.kill()
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: the inherited boxes belong to the parent. Close our copies of their pipes
+        and lease locks (never kill them, never unlock: that would act on the parent's) and start over."""
+        self._lock = threading.Lock()
+        boxes, self._idle = self._idle, []
+        for box in boxes:
+            for f in (box.proc.stdin, box.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            if box.lease:
+                box.lease.release()  # closes our fd copy only: the parent's flock stays held
+
 
 POOL = BoxPool()
+
+
+def _after_fork_in_child() -> None:
+    # Threads do not survive fork: a verifier worker forked from a process that already used the
+    # sandbox needs its own spawner thread and must not share the parent's boxes.
+    global _spawner
+    _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ring-sandbox-spawn")
+    isolate.UidLease.reset_after_fork()
+    POOL.forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _forget_after_fork() -> None:

@@ -184,6 +184,10 @@ class UidLease:
             os.close(self._fd)
             self._fd = -1
 
+    @classmethod
+    def reset_after_fork(cls) -> None:
+        cls._lock = threading.Lock()
+
 
 def _probe(plan: Plan, cache_dir: str) -> bool:
     """Does a trivial box start and report the expected uid under this plan?"""
