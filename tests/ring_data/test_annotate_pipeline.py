@@ -155,6 +155,37 @@ def test_samples_file_n_rules_and_missing_ids(tmp_path):
     assert [(r["id"], r["reason"]) for r in rejects] == [("c", "no_samples")]
 
 
+def test_code_responses_run_in_the_sandbox_and_domains_are_reported_apart(tmp_path):
+    tests = [{"input": "3\n", "output": "9\n"}, {"input": "-2\n", "output": "4\n"}]
+    rows = [
+        {
+            "id": "sq",
+            "domain": "code",
+            "prompt": "Square n.",
+            "reference": {"language": "python", "tests": tests},
+        },
+        math_row("m", "p", "2"),
+    ]
+    right, wrong = "```python\nn = int(input())\nprint(n * n)\n```", "```python\nprint(2 * int(input()))\n```"
+    samples = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            {"id": "sq", "responses": [right, wrong, right, "no code"]},
+            {"id": "m", "responses": ["\\boxed{2}"] * 4},
+        ],
+    )
+    out, report = tmp_path / "o.jsonl", tmp_path / "rep"
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    assert run_cli(src, "-o", out, "--sampler", f"samples:{samples}", "--n", 4, "--report", report) == 0
+    labels = {r["id"]: r["difficulty"] for r in read_jsonl(out)}
+    assert labels["sq"]["n_correct"] == 2 and labels["sq"]["bucket"] == "medium"  # 3*2=6 != 9: wrong
+    stats = json.loads((tmp_path / "o.jsonl.stats.json").read_text())
+    assert stats["output_buckets_by_domain"] == {"code": {"medium": 1}, "math": {"all_correct": 1}}
+    assert stats["sample_status"]["correct"] == 6 and stats["sample_status"]["no_answer"] == 1
+    table = (report / "report.md").read_text()  # columns: domain, medium, all_correct, mean pass rate
+    assert "| code | 1 | 0 | 0.5 |" in table and "| math | 0 | 1 | 1 |" in table
+
+
 def test_unusable_reference_is_rejected_not_a_crash(tmp_path):
     rows = [
         math_row("ok", "p", "2"),

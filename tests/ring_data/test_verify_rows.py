@@ -90,6 +90,15 @@ def test_countdown_target_must_be_reachable():
     assert not out.ok and out.reason in ("invalid_reference", "reference_failed")
 
 
+@needs_checker("maze")
+def test_maze_goal_must_be_reachable():
+    grid = ["#####", "#..##", "##..#", "#####"]
+    assert verdict(row("ok", "maze", {"grid": grid, "start": [1, 1], "goal": [2, 3]})).ok
+    walled = ["#####", "#.#.#", "#####"]
+    out = verdict(row("no", "maze", {"grid": walled, "start": [1, 1], "goal": [1, 3]}))
+    assert not out.ok and out.reason in ("invalid_reference", "reference_failed")
+
+
 @needs_checker("code")
 def test_code_reference_solutions_run_in_the_sandbox():
     tests = [{"input": "2 3\n", "output": "5\n"}, {"input": "10 -4\n", "output": "6\n"}]
