@@ -206,26 +206,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _forget_after_fork() -> None:
-    """In a forked child (e.g. a verify worker): the parent's boxes and spawner thread are not ours.
-
-    Sharing a box's pipes with the parent would interleave two conversations, and the spawner's
-    thread does not exist in the child (submitting to it would wait forever). Drop our copies of
-    the parent's idle boxes without touching them and start a fresh spawner."""
-    global _spawner
-    _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ring-sandbox-spawn")
-    POOL._lock = threading.Lock()
-    for box in POOL._idle:
-        for f in (box.proc.stdin, box.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
-        if box.lease:
-            box.lease.release()  # closes our descriptor only; the parent's flock stays held
-    POOL._idle = []
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)

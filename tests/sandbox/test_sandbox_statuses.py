@@ -156,27 +156,3 @@ def test_unknown_language_or_backend_is_a_programming_error():
         run_code("x", "cobol")
     with pytest.raises(ValueError):
         run_code("x", "python", backend="cloud9")
-
-
-def test_a_forked_child_gets_its_own_boxes():
-    """Verifier workers are forked from a process that may already hold warm boxes."""
-    import os
-
-    assert run_code("print('parent')", "python").stdout == "parent\n"
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: must not hang on the parent's spawner thread or share its boxes
-        try:
-            out = run_code("print('child')", "python", time_limit=5).stdout.encode()
-        except BaseException as e:
-            out = repr(e).encode()
-        os.write(w, out)
-        os._exit(0)
-    os.close(w)
-    deadline = time.monotonic() + 60
-    while os.waitpid(pid, os.WNOHANG)[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    got = os.read(r, 1000)
-    os.close(r)
-    assert got == b"child\n"
-    assert run_code("print('parent again')", "python").stdout == "parent again\n"

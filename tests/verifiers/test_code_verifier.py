@@ -215,19 +215,6 @@ def test_reference_check_runs_reference_solutions():
     assert ref_check({"language": "python", "tests": SUM_TESTS}).ok  # no solutions: tests suffice
 
 
-def test_verify_and_verify_batch_run_code_checks_in_forked_workers():
-    from verifiers import verify, verify_batch
-
-    sandbox.run_code("print(1)", "python")  # the parent holds warm boxes before the workers fork
-    ref = {"language": "python", "tests": [{"input": "3", "output": "9"}]}
-    good, bad = fenced("print(int(input()) ** 2)"), fenced("print(int(input()) * 2)")
-    assert verify(good, ref, "code", timeout=30).correct
-    results = verify_batch(
-        [(good, ref, "code"), (bad, ref, "code"), (good, ref, "code", {"partial": True})], workers=2
-    )
-    assert [r.status for r in results] == ["correct", "wrong", "correct"]
-
-
 # ---- HumanEval --------------------------------------------------------------------------------
 
 

@@ -25,6 +25,9 @@ def test_verify_code_domain_end_to_end():
 
 
 def test_verify_batch_keeps_order_and_contains_hostile_items():
+    import sandbox
+
+    sandbox.run_code("print(1)", "python")  # the parent holds warm boxes before the workers fork
     items = [
         (answer("print(int(input()) ** 2)"), SQUARE, "code"),
         (answer("while True:\n    pass"), dict(SQUARE, time_limit=0.5), "code"),
