@@ -55,10 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="'distinct': problems differing only in their numbers are different problems (default)",
     )
     g.add_argument(
-        "--answers",
+        "--references",
         choices=["distinct", "ignore"],
         default="distinct",
-        help="'distinct': rows whose reference answers differ are never near duplicates (default)",
+        help="'distinct': rows whose references differ (answer, grid, tests) are never duplicates (default)",
     )
     g = p.add_argument_group("decontamination")
     g.add_argument("--no-decontam", action="store_true", help="skip decontamination")
@@ -122,13 +122,13 @@ def config_from_args(args: argparse.Namespace):
             languages=tuple(_split(args.languages)),
         ),
         exact=not args.no_exact,
+        distinct_references=args.references == "distinct",
         near=not args.no_near,
         near_params=mh.NearDupParams(
             threshold=args.near_threshold,
             bands=args.bands,
             rows_per_band=args.rows_per_band,
             same_numbers=args.numbers == "distinct",
-            same_answer=args.answers == "distinct",
         ),
         decontam=not args.no_decontam,
         builtin_benchmarks=builtin,

@@ -8,8 +8,7 @@ bands of 4 rows (128 permutations) find a pair at Jaccard 0.6 with probability 0
 0.9999, while unrelated pairs (Jaccard < 0.15) collide < 1.3% of the time; every candidate is then
 confirmed by its exact Jaccard, so banding only has to be generous. With ``same_numbers`` the number
 sequence is part of every band key and of the check: problems that differ only in their numbers
-have different answers and stay apart; with ``same_answer`` so do rows whose reference answers
-differ ("two odd numbers" vs "two even numbers": one word apart, different problems).
+have different answers and stay apart (the pipeline also keeps apart rows whose references differ).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ class NearDupParams:
     bands: int = 32
     rows_per_band: int = 4
     same_numbers: bool = True  # problems whose number sequences differ are never duplicates
-    same_answer: bool = True  # rows whose normalised reference answers differ are never duplicates
     seed: int = 1
     max_bucket: int = 64  # a bigger LSH bucket is linked as a star around its first member
 

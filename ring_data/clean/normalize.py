@@ -76,16 +76,34 @@ def token_expr(text: pl.Expr) -> pl.Expr:
     )
 
 
-def token_lists(texts: list[str] | pl.Series) -> pl.Series:
-    """Normalised tokens of many texts (a list[str] Series)."""
-    frame = pl.DataFrame({"text": pl.Series(texts, dtype=pl.String)})
-    tokens = token_expr(pl.col("text")).fill_null([])
+# Puzzle domains whose prompts carry grids and symbols (``#S..#``, ``0 1 0``): these are content, so
+# their prompts are split on whitespace only (lower-cased), never stripped of punctuation.
+VERBATIM_DOMAINS = frozenset({"maze", "sudoku", "arc", "countdown", "knights_knaves"})
+
+
+def token_lists(texts: list[str] | pl.Series, verbatim: list[bool] | None = None) -> pl.Series:
+    """Normalised tokens of many texts (a list[str] Series); ``verbatim`` rows are split on whitespace."""
+    frame = pl.DataFrame(
+        {
+            "text": pl.Series(texts, dtype=pl.String),
+            "verbatim": pl.Series(
+                verbatim if verbatim is not None else [False] * len(texts), dtype=pl.Boolean
+            ),
+        }
+    )
+    text = pl.col("text")
+    tokens = (
+        pl.when(pl.col("verbatim"))
+        .then(text.str.to_lowercase().str.extract_all(r"\S+"))
+        .otherwise(token_expr(text))
+        .fill_null([])
+    )
     return frame.lazy().select(tokens=tokens).collect(engine="streaming")["tokens"]  # parallel morsels
 
 
-def tokens(text: str) -> list[str]:
+def tokens(text: str, verbatim: bool = False) -> list[str]:
     """Normalised tokens of one text."""
-    return token_lists([text])[0].to_list()
+    return token_lists([text], [verbatim])[0].to_list()
 
 
 def without_numbers(toks: list[str]) -> list[str]:
@@ -122,9 +140,9 @@ class Encoded:
         return self.flat[keep], np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
-def encode(texts: list[str] | pl.Series) -> Encoded:
+def encode(texts: list[str] | pl.Series, verbatim: list[bool] | None = None) -> Encoded:
     """Tokenise and hash many texts at once (polars for the text work, xxh64 per distinct token)."""
-    toks = token_lists(texts)
+    toks = token_lists(texts, verbatim)
     lengths = toks.list.len().to_numpy().astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     exploded = toks.explode().drop_nulls()

@@ -25,12 +25,12 @@ import numpy as np
 
 from ..errors import UserError
 from ..io import RowWriter, _dumps, _loads, expand_paths, read_rows
-from ..rows import make_reject
+from ..rows import canonical_json, make_reject
 from ..runtime import progress, write_stats
 from . import decontam as dc
 from . import minhash as mh
 from .filters import FILTER_NAMES, FilterSet, Settings, answer_text
-from .normalize import NORMALIZER_VERSION, Encoded, encode
+from .normalize import _P, NORMALIZER_VERSION, VERBATIM_DOMAINS, Encoded, encode, hash_strings, mix64
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class CleanConfig:
     exact: bool = True
     near: bool = True
     near_params: mh.NearDupParams = field(default_factory=mh.NearDupParams)
+    distinct_references: bool = True  # rows whose references differ are never duplicates (exact or near)
     decontam: bool = True
     builtin_benchmarks: tuple[str, ...] | None = None  # None: every shipped index; () none
     benchmark_files: tuple[str, ...] = ()
@@ -109,7 +110,7 @@ class Ingested:
     ids: list[str]
     domains: list[str]
     has_ref: np.ndarray
-    answer_hash: np.ndarray  # uint64 hash of the normalised reference answer, 0 when there is none
+    reference_hash: np.ndarray  # uint64 hash of the canonical reference (answer normalised), 0 when none
     enc: Encoded
     filtered: dict[int, Decision]
     bad_rows: list[dict[str, Any]]
@@ -147,7 +148,10 @@ def prepare_batch(rows: list[dict[str, Any]], filters: FilterSet) -> tuple[list,
     """The per-row work of ingest (a pure function of a batch, so Ray can run it too): filter
     verdicts and the encoded prompts (filtered rows are encoded as empty text)."""
     verdicts = filters.batch(rows)
-    enc = encode([r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)])
+    enc = encode(
+        [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)],
+        [r["domain"] in VERBATIM_DOMAINS for r in rows],
+    )
     return verdicts, enc
 
 
@@ -157,7 +161,7 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
     ids: list[str] = []
     domains: list[str] = []
     has_ref: list[bool] = []
-    answers: list[str] = []
+    references: list[Any] = []
     parts: list[Encoded] = []
     filtered: dict[int, Decision] = {}
     bad_rows: list[dict[str, Any]] = []
@@ -178,7 +182,7 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
             ids.append(row["id"])
             domains.append(row["domain"])
             has_ref.append(_has_reference(row.get("reference")))
-            answers.append(answer_text(row.get("reference")) or "")
+            references.append(row.get("reference"))
             if verdict is not None:
                 filtered[base + i] = Decision(verdict[0], verdict[1])
             spool.write(_dumps(row) + b"\n")
@@ -203,7 +207,7 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
         ids,
         domains,
         np.array(has_ref, dtype=bool),
-        _answer_hashes(answers),
+        reference_hashes(references),
         enc,
         filtered,
         bad_rows,
@@ -211,11 +215,26 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
     )
 
 
-def _answer_hashes(answers: list[str]) -> np.ndarray:
-    if not answers:
+def reference_hashes(references: list[Any]) -> np.ndarray:
+    """One uint64 per row: 0 without a reference, else a hash of the reference with its answer
+    normalised like problem text (``\\frac{1}{2}`` = ``\\dfrac12``) and curation-only fields
+    (``solutions``, ``candidates``) left out. Equal hashes = the same expected result."""
+    if not references:
         return np.zeros(0, dtype=np.uint64)
+    answers, rests = [], []
+    for ref in references:
+        answers.append(answer_text(ref) or "")
+        rest = {k: v for k, v in ref.items() if k not in _NOT_IDENTITY} if isinstance(ref, dict) else None
+        rests.append(canonical_json(rest) if rest else "")
     enc = encode(answers)
-    return np.where(np.diff(enc.offsets) > 0, enc.exact_hash, np.uint64(0)).astype(np.uint64)
+    ans = np.where(np.diff(enc.offsets) > 0, enc.exact_hash, np.uint64(0)).astype(np.uint64)
+    rest_h = np.where(np.array([bool(r) for r in rests]), hash_strings(rests), np.uint64(0)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        combined = mix64(ans * _P + rest_h + np.uint64(1))
+    return np.where((ans == 0) & (rest_h == 0), np.uint64(0), combined).astype(np.uint64)
+
+
+_NOT_IDENTITY = frozenset({"answer", "solutions", "candidates"})
 
 
 def _save_ingested(ing: Ingested, work: Path) -> None:
@@ -230,7 +249,7 @@ def _save_ingested(ing: Ingested, work: Path) -> None:
         digitless_len=e.digitless_len,
         numbers_hash=e.numbers_hash,
         has_ref=ing.has_ref,
-        answer_hash=ing.answer_hash,
+        reference_hash=ing.reference_hash,
     )
     (work / "rows_meta.json").write_text(json.dumps({"ids": ing.ids, "domains": ing.domains}))
     _save_decisions(work / "decisions.jsonl", ing.filtered)
@@ -243,14 +262,14 @@ def _load_ingested(work: Path) -> Ingested:
     with np.load(work / "arrays.npz") as z:
         a = {k: z[k] for k in z.files}
     has_ref = a.pop("has_ref")
-    answer_hash = a.pop("answer_hash")
+    reference_hash = a.pop("reference_hash")
     meta = json.loads((work / "rows_meta.json").read_text())
     bad = [_loads(line) for line in (work / "bad_rows.jsonl").read_bytes().splitlines() if line]
     return Ingested(
         meta["ids"],
         meta["domains"],
         has_ref,
-        answer_hash,
+        reference_hash,
         Encoded(**a),
         _load_decisions(work / "decisions.jsonl"),
         bad,
@@ -277,29 +296,41 @@ def _load_decisions(path: Path) -> dict[int, Decision]:
 
 
 # ---- dedup ----------------------------------------------------------------------------------------
-def exact_duplicates(ing: Ingested, alive: np.ndarray) -> dict[int, Decision]:
+def _compatible(ref_a: int, ref_b: int) -> bool:
+    """Duplicates need equal canonical references; a row without one (0) matches any."""
+    return not ref_a or not ref_b or ref_a == ref_b
+
+
+def exact_duplicates(
+    ing: Ingested, alive: np.ndarray, distinct_references: bool = True
+) -> dict[int, Decision]:
+    """Rows with the same normalised text (and, with ``distinct_references``, the same reference):
+    each group keeps its best row (a reference answer first, then input order)."""
     lengths = np.diff(ing.enc.offsets)
     cand = np.flatnonzero(alive & (lengths > 0))
     if not len(cand):
         return {}
     order = cand[np.lexsort((cand, ~ing.has_ref[cand], ing.enc.exact_hash[cand]))]
     h = ing.enc.exact_hash[order]
-    new_group = np.concatenate([[True], h[1:] != h[:-1]])
-    first = order[np.maximum.accumulate(np.where(new_group, np.arange(len(order)), 0))]
+    starts = np.flatnonzero(np.concatenate([[True], h[1:] != h[:-1]]))
+    sizes = np.diff(np.concatenate([starts, [len(order)]]))
+    refs = ing.reference_hash
     out = {}
-    for idx, kept in zip(order[~new_group], first[~new_group]):
-        out[int(idx)] = Decision(
-            "exact_duplicate",
-            {"kept_id": ing.ids[kept], "similarity": 1.0, "match": "normalized_text"}
-            | ({"reference_differs": True} if _answers_differ(ing, idx, kept) else {}),
-            int(kept),
-        )
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist()):
+        members = order[start : start + size].tolist()
+        best = members[0]
+        kept_for_ref = {int(refs[best]): best}
+        for m in members[1:]:
+            r = int(refs[m])
+            if distinct_references and r and r not in kept_for_ref and refs[best]:
+                kept_for_ref[r] = m  # same text, another reference: a different problem, kept
+                continue
+            kept = kept_for_ref.get(r, best) if distinct_references else best
+            ev = {"kept_id": ing.ids[kept], "similarity": 1.0, "match": "normalized_text"}
+            if refs[m] and refs[kept] and refs[m] != refs[kept]:
+                ev["reference_differs"] = True
+            out[m] = Decision("exact_duplicate", ev, kept)
     return out
-
-
-def _answers_differ(ing: Ingested, a: int, b: int) -> bool:
-    ha, hb = ing.answer_hash[a], ing.answer_hash[b]
-    return bool(ha and hb and ha != hb)
 
 
 def _subset(enc: Encoded, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -313,8 +344,11 @@ def _subset(enc: Encoded, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def near_duplicates(
-    ing: Ingested, alive: np.ndarray, params: mh.NearDupParams
+    ing: Ingested, alive: np.ndarray, params: mh.NearDupParams, distinct_references: bool = True
 ) -> tuple[dict[int, Decision], dict[str, Any]]:
+    """MinHash/LSH candidates -> exact-Jaccard confirmed edges -> union-find components; inside each
+    component every removed row is checked against the row it is removed for (no chaining: a row only
+    goes if its own similarity to a kept row reaches the threshold)."""
     lengths = np.diff(ing.enc.offsets)
     rows = np.flatnonzero(alive & (lengths > 0))
     info: dict[str, Any] = {"documents": int(len(rows)), "candidate_pairs": 0, "confirmed_pairs": 0}
@@ -339,53 +373,53 @@ def near_duplicates(
         return s
 
     numbers = ing.enc.numbers_hash[rows].tolist()
-    answers = ing.answer_hash[rows].tolist()
+    refs = ing.reference_hash[rows].tolist()
+
+    def compatible(a: int, b: int) -> bool:
+        if params.same_numbers and numbers[a] != numbers[b]:
+            return False
+        return not distinct_references or _compatible(refs[a], refs[b])
+
     uf = mh.UnionFind(len(rows))
-    neighbours: dict[int, list[tuple[int, float]]] = {}
+    linked: set[int] = set()
     confirmed = 0
     for a, b in cand.tolist():
-        if params.same_numbers and numbers[a] != numbers[b]:
+        if not compatible(a, b) or uf.find(a) == uf.find(b):  # same component already: nothing to add
             continue
-        if params.same_answer and answers[a] and answers[b] and answers[a] != answers[b]:
-            continue
-        if uf.find(a) == uf.find(b):  # already linked: this edge cannot change the clusters
-            continue
-        sim = mh.jaccard(feats(a, reuse=True), feats(b))
-        if sim >= params.threshold:
+        if mh.jaccard(feats(a, reuse=True), feats(b)) >= params.threshold:
             uf.union(a, b)
+            linked.update((a, b))
             confirmed += 1
-            neighbours.setdefault(a, []).append((b, sim))
-            neighbours.setdefault(b, []).append((a, sim))
     info["confirmed_pairs"] = confirmed
     groups: dict[int, list[int]] = {}
-    for x in neighbours:
+    for x in linked:
         groups.setdefault(uf.find(x), []).append(x)
     global_rows = rows.tolist()
     has_ref = ing.has_ref.tolist()
     out: dict[int, Decision] = {}
+    chained = 0
     for members in groups.values():
-        # keep rule: a reference answer first, then input order
-        kept_local = min(members, key=lambda m: (not has_ref[global_rows[m]], global_rows[m]))
-        kept = global_rows[kept_local]
-        for local in members:
-            if local == kept_local:
-                continue
-            direct = dict(neighbours[local])
-            if kept_local in direct:
-                ev = {
-                    "kept_id": ing.ids[kept],
-                    "similarity": round(direct[kept_local], 4),
-                    "cluster_size": len(members),
-                }
-            else:  # joined through a neighbour: report both the similarity to the kept row and the link
-                best_nb, best_sim = max(direct.items(), key=lambda t: t[1])
-                ev = {
-                    "kept_id": ing.ids[kept],
-                    "similarity": round(mh.jaccard(feats(local), feats(kept_local)), 4),
-                    "cluster_size": len(members),
-                    "linked_via": {"id": ing.ids[global_rows[best_nb]], "similarity": round(best_sim, 4)},
-                }
-            out[global_rows[local]] = Decision("near_duplicate", ev, kept)
+        # keep rule: a reference answer first, then input order; each member joins the first kept row
+        # it is itself similar to, or becomes a kept row of its own
+        members.sort(key=lambda m: (not has_ref[global_rows[m]], global_rows[m]))
+        kept_rows: list[tuple[int, set]] = []
+        for m in members:
+            fm = feats(m)
+            for k, fk in kept_rows:
+                if compatible(m, k):
+                    sim = mh.jaccard(fm, fk)
+                    if sim >= params.threshold:
+                        ev = {
+                            "kept_id": ing.ids[global_rows[k]],
+                            "similarity": round(sim, 4),
+                            "cluster_size": len(members),
+                        }
+                        out[global_rows[m]] = Decision("near_duplicate", ev, global_rows[k])
+                        break
+            else:
+                kept_rows.append((m, fm))
+        chained += len(kept_rows) - 1
+    info["kept_apart_in_linked_groups"] = chained
     return out, info
 
 
@@ -504,6 +538,7 @@ def clean(
     fp_ingest = _fingerprint(
         "ingest",
         NORMALIZER_VERSION,
+        sorted(VERBATIM_DOMAINS),
         _input_fingerprint(files),
         config.mapping,
         config.defaults,
@@ -547,12 +582,17 @@ def clean(
             ],
             lambda: contamination(ing, alive, config),
         ),
-        ("exact", config.exact, [], lambda: (exact_duplicates(ing, alive), {})),
+        (
+            "exact",
+            config.exact,
+            [config.distinct_references],
+            lambda: (exact_duplicates(ing, alive, config.distinct_references), {}),
+        ),
         (
             "near",
             config.near,
-            [asdict(config.near_params)],
-            lambda: near_duplicates(ing, alive, config.near_params),
+            [asdict(config.near_params), config.distinct_references],
+            lambda: near_duplicates(ing, alive, config.near_params, config.distinct_references),
         ),
     ):
         fp = _fingerprint(name, fp_prev, enabled, params)
@@ -651,7 +691,7 @@ def _evidence_for_output(row: dict[str, Any], d: Decision) -> dict[str, Any]:
     if d.reason == "contamination" and "ngram_start" in ev:
         from .normalize import tokens, without_numbers
 
-        toks = without_numbers(tokens(row["prompt"]))
+        toks = without_numbers(tokens(row["prompt"], verbatim=row["domain"] in VERBATIM_DOMAINS))
         start = ev.pop("ngram_start")
         ev["match"] = " ".join(toks[start : start + ev.pop("n")])
         ev["match_kind"] = "ngram"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .filters import FilterSet
-from .normalize import Encoded, encode
+from .normalize import VERBATIM_DOMAINS, Encoded, encode
 
 RAY_BLOCK_ROWS = 5000
 
@@ -30,7 +30,10 @@ def _process_table(table, filters: FilterSet):
         for p, d, r in zip(cols["prompt"], cols["domain"], cols["reference_json"])
     ]
     verdicts = filters.batch(rows)
-    enc = encode([r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)])
+    enc = encode(
+        [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)],
+        [r["domain"] in VERBATIM_DOMAINS for r in rows],
+    )
     bounds = enc.offsets
     return pa.table(
         {
