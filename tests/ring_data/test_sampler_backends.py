@@ -215,3 +215,38 @@ def test_vllm_sampler_live(model_dir):
     out = sampler.sample(prompts(EASY + COIN), 8)
     assert [len(x) for x in out] == [8] * 5 and all(isinstance(t, str) for x in out for t in x)
     # vLLM loads the tokenizer its own way (as the model family's tokenizer), so no learned answers here
+
+
+def test_server_module_runs_as_its_own_process(model_dir):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ring_data.annotate.server",
+            model_dir,
+            "--port",
+            str(port),
+            "--model-name",
+            "sub",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert "serving" in proc.stdout.readline()
+        sampler = make_sampler(
+            f"openai:http://127.0.0.1:{port}", SamplingSettings(temperature=0, max_tokens=12)
+        )
+        assert sampler.model == "sub"
+        assert sampler.sample(prompts(EASY[:1]), 2) == [["\\boxed{1}", "\\boxed{1}"]]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -191,3 +191,19 @@ def test_unreadable_input_is_a_one_line_error(tmp_path, capsys):
     assert main(["verify", str(src), "-o", str(tmp_path / "o.jsonl")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("in.jsonl:2: field 'domain': missing required field") and "\n" not in err
+
+
+def test_console_entry_point_exits_2_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    src = write_jsonl(tmp_path / "in.jsonl", [row("a", "math", "1")], extra_lines=["{oops"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.ring_data", "verify", str(src), "-o", str(tmp_path / "o.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"ring-data verify: error: {src}:2: malformed JSON")
