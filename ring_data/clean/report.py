@@ -54,7 +54,7 @@ def write_report(out_dir: Path, stats: dict[str, Any], decisions: dict, examples
         thr = stats["config"]["near"]["threshold"]
         rep.paragraph(
             f"Exact Jaccard of word 1+2-gram sets between each removed row and the kept row of its "
-            f"cluster; pairs were confirmed at >= {thr} (a row linked through a neighbour can sit lower)."
+            f"cluster; a row is removed only when its own similarity reaches {thr}."
         )
         rep.histogram(
             "near_similarity",
