@@ -73,7 +73,8 @@ def bad_row_key(entry: dict[str, Any]) -> tuple[str, Any] | None:
 
 
 class Journal:
-    """Append-only kept/rejects outputs with resume. ``done`` holds the ids already decided."""
+    """Append-only kept/rejects outputs with resume. ``done`` holds the ids an earlier run decided (rows
+    repeated within one run are all processed, so input rows = kept + rejected holds for them too)."""
 
     def __init__(self, output: str | Path, rejects: str | Path | None = None, *, resume: bool = True):
         self.output = Path(output)
@@ -82,7 +83,6 @@ class Journal:
         self.rej_journal = journal_path(self.rejects)
         self.done: set[str] = set()
         self.bad_seen: set[tuple[str, Any]] = set()
-        self.resumed_kept = self.resumed_rejected = 0
         for path in (self.out_journal, self.rej_journal):
             path.parent.mkdir(parents=True, exist_ok=True)
             if resume:
@@ -92,14 +92,12 @@ class Journal:
         if resume:
             for row in iter_journal(self.out_journal):
                 self.done.add(str(row.get("id")))
-                self.resumed_kept += 1
             for entry in iter_journal(self.rej_journal):
                 key = bad_row_key(entry)
                 if key is not None:
                     self.bad_seen.add(key)
                 elif entry.get("id") is not None:
                     self.done.add(str(entry["id"]))
-                self.resumed_rejected += 1
         self._out = self.out_journal.open("ab")
         self._rej = self.rej_journal.open("ab")
         self.kept = self.rejected = 0
@@ -109,7 +107,6 @@ class Journal:
         data = json.dumps(row, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
         with self._lock:
             self._out.write(data)
-            self.done.add(str(row["id"]))
             self.kept += 1
 
     def reject(self, entry: dict[str, Any]) -> bool:
@@ -121,8 +118,6 @@ class Journal:
                 if key in self.bad_seen:
                     return False
                 self.bad_seen.add(key)
-            elif entry.get("id") is not None:
-                self.done.add(str(entry["id"]))
             self._rej.write(data)
             self.rejected += 1
         return True

@@ -207,3 +207,16 @@ def test_console_entry_point_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"ring-data verify: error: {src}:2: malformed JSON")
+
+
+@needs_checker("math")
+def test_repeated_ids_in_one_run_are_all_accounted_for(tmp_path):
+    rows = [row("same", "math", "1"), row("same", "math", ""), row("other", "math", "2")]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "o.jsonl"
+    assert main(["verify", str(src), "-o", str(out)]) == 0
+    assert [r["id"] for r in read_jsonl(out)] == ["same", "other"]
+    assert [r["reason"] for r in read_jsonl(tmp_path / "o.rejects.jsonl")] == ["invalid_reference"]
+    assert main(["verify", str(src), "-o", str(out)]) == 0  # resumed: all three already decided
+    stats = json.loads((tmp_path / "o.jsonl.stats.json").read_text())
+    assert stats["skipped_resumed"] == 3 and stats["in_equals_kept_plus_rejected"]
