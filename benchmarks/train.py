@@ -129,14 +129,14 @@ def run_trl(start: Path, rl_rows: list[dict], args, out: Path) -> dict:
     return {"model": model, "tok": tok, "steps": steps, "cpu_s": time.process_time() - c0}
 
 
-def run_ring(start: Path, rl_path: Path, args, out: Path) -> dict:
+def run_ring(start: Path, rl_path: Path, args, out: Path, budget: int | None, name: str) -> dict:
     from ring_train.backends.embedded import train
     from ring_train.config import from_dict
     from ring_train.metrics import read_metrics
 
     raw = {
         "model": str(start),
-        "run_dir": str(out / "ring"),
+        "run_dir": str(out / name),
         "seed": args.seed,
         "checkpoint_every": 10**6,
         "time_limit_s": args.seconds,
@@ -145,7 +145,9 @@ def run_ring(start: Path, rl_path: Path, args, out: Path) -> dict:
             "group_size": args.k,
             "max_new_tokens": args.max_new_tokens,
         },
-        "c3po": {"enabled": args.budget > 0, "budget": args.budget or None},
+        "c3po": {"enabled": budget is not None, "budget": budget},
+        # GRPO baseline: DAPO-style token mean, the same aggregation TRL's default loss uses
+        "loss": {"aggregation": "auto" if budget is not None else "token-mean"},
         "optim": {"lr": args.lr},
         "stages": [{"name": "reasoning", "datasets": {str(rl_path): 1.0}, "steps": 100_000}],
     }
@@ -153,7 +155,7 @@ def run_ring(start: Path, rl_path: Path, args, out: Path) -> dict:
     c0 = time.process_time()
     train(cfg, cfg.stages)
     cpu_s = time.process_time() - c0
-    recs = [r for r in read_metrics(out / "ring" / "metrics.jsonl") if "perf/step_s" in r]
+    recs = [r for r in read_metrics(out / name / "metrics.jsonl") if "perf/step_s" in r]
     steps = [
         {
             "step_s": r["perf/step_s"],
@@ -164,7 +166,7 @@ def run_ring(start: Path, rl_path: Path, args, out: Path) -> dict:
         }
         for r in recs
     ]
-    model, tok = load_policy(out / "ring" / "stages" / "reasoning" / "final")
+    model, tok = load_policy(out / name / "stages" / "reasoning" / "final")
     return {"model": model, "tok": tok, "steps": steps, "cpu_s": cpu_s}
 
 
@@ -182,10 +184,12 @@ def summarise(run: dict) -> dict:
         "tokens_std": float(torch.tensor(toks).std()) if len(toks) > 1 else 0.0,
         "tokens_per_s": sum(toks) / wall,
         "completion_per_s": sum(comp) / wall,
+        "grad_norm": [float(s["grad_norm"]) for s in timed if "grad_norm" in s],
+        "tokens": toks,
     }
 
 
-def heldout(model, tok, rows, args) -> float:
+def heldout(model, tok, rows, args) -> dict:
     rewarder = Rewarder()
     try:
         res = evaluate(
@@ -200,12 +204,12 @@ def heldout(model, tok, rows, args) -> float:
         )
     finally:
         rewarder.close()
-    return res["pass_rate"]
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0, help="wall time of each trainer")
+    ap.add_argument("--seconds", type=float, default=45.0, help="wall time of each trainer")
     ap.add_argument("--start", help="start checkpoint (default: build + SFT-warm a tiny model)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_train"))
     ap.add_argument("--prompts", type=int, default=16, help="prompts per step")
@@ -213,13 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=40)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument(
-        "--budget", type=int, default=0, help="C3PO Φ (0: off; default sizes it from the start model)"
+        "--budget",
+        type=int,
+        default=None,
+        help="C3PO Φ (default: 80%% of the start model's mean tokens per step, so the cut binds)",
     )
     ap.add_argument(
         "--digits", type=int, nargs=2, default=(2, 2), metavar=("MIN", "MAX"), help="operand digits"
     )
     ap.add_argument("--sft-rows", type=int, default=3000)
-    ap.add_argument("--sft-epochs", type=int, default=2)
+    ap.add_argument("--sft-epochs", type=int, default=3)
     ap.add_argument("--eval-rows", type=int, default=128)
     ap.add_argument("--eval-samples", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -238,21 +245,59 @@ def main(argv: list[str] | None = None) -> int:
     rl_rows, eval_rows = list(read_jsonl(data / "rl.jsonl")), list(read_jsonl(data / "heldout.jsonl"))
     setup_s = time.perf_counter() - t
     model0, tok0 = load_policy(start)
-    acc0 = heldout(model0, tok0, eval_rows, args)
+    ev0 = heldout(model0, tok0, eval_rows, args)
+    acc0 = ev0["pass_rate"]
+    budget = args.budget or int(0.8 * args.prompts * args.k * ev0["response_len"])
     trl = run_trl(start, rl_rows, args, out)
-    acc_trl = heldout(trl["model"], trl["tok"], eval_rows, args)
-    ring = run_ring(start, data / "rl.jsonl", args, out)
-    acc_ring = heldout(ring["model"], ring["tok"], eval_rows, args)
-    s_trl, s_ring = summarise(trl), summarise(ring)
+    acc_trl = heldout(trl["model"], trl["tok"], eval_rows, args)["pass_rate"]
+    ring = run_ring(start, data / "rl.jsonl", args, out, budget, "ring_c3po")
+    acc_ring = heldout(ring["model"], ring["tok"], eval_rows, args)["pass_rate"]
+    grpo = run_ring(start, data / "rl.jsonl", args, out, None, "ring_grpo")
+    acc_grpo = heldout(grpo["model"], grpo["tok"], eval_rows, args)["pass_rate"]
+    s_trl, s_ring, s_grpo = summarise(trl), summarise(ring), summarise(grpo)
 
-    table = render(args, start, setup_s, acc0, s_trl, s_ring, acc_trl, acc_ring)
+    table = render(args, start, setup_s, acc0, s_trl, s_ring, acc_trl, acc_ring, budget)
+    table += render_ablation(budget, s_ring, s_grpo, acc_ring, acc_grpo)
     print(table)
     res = ROOT / "benchmarks" / "results" / "train.md"
     res.write_text(table)
+    (out / "summary.json").write_text(
+        json.dumps({"trl": s_trl, "ring_c3po": s_ring, "ring_grpo": s_grpo, "budget": budget}, indent=1)
+    )
     return 0
 
 
-def render(args, start, setup_s, acc0, s_trl, s_ring, acc_trl, acc_ring) -> str:
+def _spread(xs: list[float]) -> str:
+    if not xs:
+        return "n/a"
+    t = torch.tensor(xs)
+    sd = float(t.std()) if len(xs) > 1 else 0.0
+    return f"{float(t.mean()):.3g} ± {sd:.3g} (max {float(t.max()):.3g})"
+
+
+def render_ablation(budget, s_c3po, s_grpo, acc_c3po, acc_grpo) -> str:
+    lines = [
+        "## C3PO vs sample-level GRPO (same start, same wall time, same seed)",
+        "",
+        f"C3PO: Φ = {budget} tokens per step, loss divided by Φ. GRPO: every token of every usable response "
+        "trains, loss divided by the step's token count (token mean). Zero-variance groups are filtered in both.",
+        "",
+        "| | C3PO | GRPO |",
+        "|---|---:|---:|",
+        f"| steps | {s_c3po['steps']} | {s_grpo['steps']} |",
+        f"| trained tokens / step, mean ± sd (max) | {_spread(s_c3po['tokens'])} | {_spread(s_grpo['tokens'])} |",
+        f"| grad norm, mean ± sd (max) | {_spread(s_c3po['grad_norm'])} | {_spread(s_grpo['grad_norm'])} |",
+        f"| mean step time (s) | {s_c3po['step_s']:.2f} | {s_grpo['step_s']:.2f} |",
+        f"| held-out sampled accuracy | {acc_c3po:.3f} | {acc_grpo:.3f} |",
+        "",
+        "Under C3PO the trained tokens per step equal Φ whenever the usable rollout has at least Φ tokens "
+        "(steps where most groups are filtered fall short; the normaliser stays Φ).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render(args, start, setup_s, acc0, s_trl, s_ring, acc_trl, acc_ring, budget) -> str:
     def ratio(a, b):
         return f"{a / b:.2f}x" if b else "n/a"
 
@@ -268,7 +313,7 @@ def render(args, start, setup_s, acc0, s_trl, s_ring, acc_trl, acc_ring) -> str:
         f"max {args.max_new_tokens} new tokens, lr {args.lr:g} constant, beta 0, temperature 1, fp32, "
         f"{torch.get_num_threads()} threads, {args.seconds:g} s of training each. "
         f"Held-out: {args.eval_rows} problems x {args.eval_samples} samples at temperature 1. "
-        f"C3PO: {f'Φ = {args.budget}' if args.budget else 'off'}. Setup (data + SFT warm-up) {setup_s:.0f} s.",
+        f"C3PO: Φ = {budget}. Setup (data + SFT warm-up) {setup_s:.0f} s.",
         "",
         "| | TRL GRPOTrainer | ring-train rl | ring / TRL |",
         "|---|---:|---:|---:|",

@@ -237,7 +237,7 @@ class StageRunner:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
                 )
                 self.opt.step()
-            self.sched.step()
+                self.sched.step()  # the schedule counts optimizer steps (a step with no tokens does none)
         t_end = time.perf_counter()
         self.step += 1
         self.elapsed += t_end - t0

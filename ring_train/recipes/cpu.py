@@ -22,8 +22,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE_CONFIG = ROOT / "configs" / "cpu_recipe.yaml"
 
-FULL = {"n_sft": 3000, "sft_epochs": 4, "n_eval": 256, "select_rows": 64, "rl_seconds": 540}
-QUICK = {"n_sft": 600, "sft_epochs": 2, "n_eval": 32, "select_rows": 16, "rl_seconds": 30}
+FULL = {"n_sft": 3000, "sft_epochs": 4, "n_eval": 256, "select_rows": 64, "rl_seconds": 590}
+QUICK = {"n_sft": 2000, "sft_epochs": 3, "n_eval": 96, "select_rows": 16, "rl_seconds": 75}
+# The paper's 0.3-0.5 nats is for long-CoT LLMs. On this near-deterministic toy task the sampled entropy
+# falls from ~0.7 (1 SFT epoch) to ~0.27, ~0.13 and ~0.10 nats, with pass rates ~0, ~15, ~60 and ~75 %.
+# RL barely moves a ~15 % start within minutes and has little headroom above ~75 %, so the recipe's window
+# keeps the ~0.13-nats checkpoint: the entropy window is task dependent and is a setting.
+WINDOW = (0.12, 0.3)
 
 
 def run_recipe(
@@ -32,12 +37,12 @@ def run_recipe(
     quick: bool = False,
     seed: int = 0,
     rl_seconds: float | None = None,
-    window: tuple[float, float] = (0.3, 0.5),
+    window: tuple[float, float] = WINDOW,
     overrides: list[str] = (),
 ) -> dict[str, Any]:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..backends.embedded import train
-    from ..config import load_config, set_dotted
+    from ..config import load_config, load_raw, set_dotted
     from ..select import select_checkpoint
     from ..sft import SFTConfig, run_sft
     from .arithmetic import write_splits
@@ -62,9 +67,6 @@ def run_recipe(
         seed=seed,
     )
     t_sel = time.time()
-    base: dict[str, Any] = {}
-    from ..config import load_raw
-
     base = load_raw(RECIPE_CONFIG)
     base["model"], base["run_dir"], base["seed"] = str(chosen), str(out / "rl"), seed
     base["time_limit_s"] = rl_seconds if rl_seconds is not None else plan["rl_seconds"]

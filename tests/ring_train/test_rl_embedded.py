@@ -117,7 +117,10 @@ def test_existing_run_dir_needs_resume_and_unknown_backend_is_clear(setup, tmp_p
 
 def _cli(args, **kw):
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "cli.ring_train", *args], cwd=ROOT, env=env, **kw)
+    # own process group: the kill below takes the reward worker processes down with the trainer
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.ring_train", *args], cwd=ROOT, env=env, start_new_session=True, **kw
+    )
 
 
 def _comparable(path: Path) -> list[dict]:
@@ -138,7 +141,7 @@ def test_kill_mid_run_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and not (latest.exists() and "reasoning-step000002" in latest.read_text()):
         time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
+    os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     assert latest.exists(), "the run never reached its second checkpoint"
     assert straight.wait(timeout=180) == 0

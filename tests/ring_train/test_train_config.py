@@ -52,3 +52,39 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
     path.write_text("model: m\nstages: [\n")
     with pytest.raises(UserError, match=r"bad\.yaml:\d+: invalid YAML"):
         load_config(path)
+
+
+def test_shipped_configs_parse():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    two = load_config(root / "two_stage.yaml", ["model=m"])
+    assert [s.name for s in two.stages] == ["reasoning", "general"]
+    assert two.for_stage(two.stages[1]).rollout.max_new_tokens == 1024
+    recipe = load_config(root / "cpu_recipe.yaml", ["model=m", "run_dir=r"])
+    assert recipe.c3po.enabled and aggregation(recipe) == "constant"
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    base = [
+        sys.executable,
+        "-m",
+        "cli.ring_train",
+        "rl",
+        "--config",
+        "configs/cpu_recipe.yaml",
+        "--run-dir",
+        str(tmp_path),
+    ]
+    for extra, needle in [
+        (["--model", str(tmp_path / "nope")], "not a model directory"),
+        (["--model", "m", "--backend", "openrlhf"], "openrlhf"),
+    ]:
+        proc = subprocess.run(base + extra, cwd=root, capture_output=True, text=True)
+        assert proc.returncode == 2, (extra, proc.stderr)
+        assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
