@@ -98,8 +98,9 @@ def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
 class _Labeler:
     """Scores one batch's responses and writes the labelled rows (runs on the background thread)."""
 
-    def __init__(self, config: AnnotateConfig, model: str, journal: Journal, stats: AnnotateStats):
-        self.config, self.model, self.journal, self.stats = config, model, journal, stats
+    def __init__(self, config: AnnotateConfig, sampler: Sampler, journal: Journal, stats: AnnotateStats):
+        self.config, self.sampler, self.journal, self.stats = config, sampler, journal, stats
+        self.model = sampler.model
         self.lock = threading.Lock()  # unknown-domain rejects come from the reading thread
         self.samples_fh = None
         if config.save_samples:  # appended on resume, like the output
@@ -150,7 +151,11 @@ class _Labeler:
                 + "\n"
             )
         if not responses:
-            return self.reject(row, "no_samples", {"sampler": self.model, "n_samples": 0})
+            evidence = {"sampler": self.model, "n_samples": 0}
+            error = self.sampler.failure(row["id"])
+            if error:
+                evidence["error"] = error
+            return self.reject(row, "no_samples", evidence)
         invalid = next((r for r in results if str(r.status) == "invalid_reference"), None)
         if invalid is not None:
             return self.reject(row, "invalid_reference", {"verifier": invalid.reason})
@@ -192,7 +197,7 @@ def annotate(
     cfg = config or AnnotateConfig()
     stats = AnnotateStats(model=sampler.model, n=cfg.n)
     journal = Journal(output, rejects, resume=cfg.resume)
-    labeler = _Labeler(cfg, sampler.model, journal, stats)
+    labeler = _Labeler(cfg, sampler, journal, stats)
     bad_rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     pending: Future | None = None

@@ -250,3 +250,37 @@ def test_server_module_runs_as_its_own_process(model_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class RefusesLongPrompts(OpenAIHandler):
+    """Like a vLLM server refusing a prompt longer than the context: HTTP 400 for that request only."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if b"LONG" in body:
+            return self._error(400, "This model's maximum context length is 32 tokens")
+        import io
+
+        self.rfile = io.BytesIO(body)
+        super().do_POST()
+
+
+def test_openai_prompt_refused_by_the_server_rejects_that_row_only(model_dir, tmp_path):
+    from ring_data.annotate import AnnotateConfig, annotate
+
+    rows = [{**r, "reference": {"answer": "1"}} for r in EASY[:2]]
+    rows.append({"id": "long", "domain": "math", "prompt": "LONG " * 50, "reference": {"answer": "1"}})
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with OpenAICompatServer(model_dir, handler=RefusesLongPrompts) as srv:
+        sampler = make_sampler(
+            f"openai:{srv.url}", SamplingSettings(max_tokens=8), model_name="tiny", retries=2
+        )
+        stats = annotate(src, tmp_path / "o.jsonl", sampler, config=AnnotateConfig(n=2))
+    assert stats.kept == 2 and stats.rejected_by_reason == {"no_samples": 1}
+    assert sampler.requests_sent == 2 + 1  # a 400 is not retried
+    (reject,) = [json.loads(x) for x in (tmp_path / "o.rejects.jsonl").read_text().splitlines()]
+    assert (
+        reject["id"] == "long"
+        and "HTTP 400: This model's maximum context length" in reject["evidence"]["error"]
+    )

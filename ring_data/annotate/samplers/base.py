@@ -46,6 +46,10 @@ class Sampler(ABC):
         """One list of responses per prompt, in prompt order. A sampler that has no responses for a
         prompt (``samples:`` without that id) returns an empty list for it; fewer than ``n`` is allowed."""
 
+    def failure(self, prompt_id: str) -> str | None:
+        """Why a prompt got no responses (e.g. the server refused it as too long), once; None if unknown."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model / connections."""
 

@@ -30,6 +30,15 @@ RETRYABLE_HTTP = {408, 409, 429, 500, 502, 503, 504}
 class RequestFailed(UserError):
     """A request that still failed after all retries (or could not succeed: a 4xx)."""
 
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+# the server refused this one prompt (too long for the context, bad characters): that row gets no
+# samples and the run goes on; any other failure (auth, unknown model, server down) stops the run
+PROMPT_ERRORS = {400, 413, 422}
+
 
 def base_url(url: str) -> str:
     """``http://host:8000`` -> ``http://host:8000/v1``; a URL that already has a path is kept as given."""
@@ -70,6 +79,7 @@ class OpenAISampler(Sampler):
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
         self.requests_sent = 0
         self.retries_done = 0
+        self._failures: dict[str, str] = {}
         self.model_name = model_name or self._first_model()
         self.model = model_label or self.model_name
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="openai-sampler")
@@ -94,7 +104,7 @@ class OpenAISampler(Sampler):
             except urllib.error.HTTPError as e:
                 detail = _error_text(e)
                 if e.code not in RETRYABLE_HTTP:
-                    raise RequestFailed(f"openai:{url}: HTTP {e.code}: {detail}") from None
+                    raise RequestFailed(f"openai:{url}: HTTP {e.code}: {detail}", e.code) from None
                 last = f"HTTP {e.code}: {detail}"
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
                 reason = getattr(e, "reason", e)
@@ -135,7 +145,13 @@ class OpenAISampler(Sampler):
             body = self._body(prompt, n - len(texts))
             if body.get("seed") is not None:  # a different seed per top-up, or the server repeats itself
                 body["seed"] += len(texts)
-            choices = self._request("POST", path, body).get("choices") or []
+            try:
+                choices = self._request("POST", path, body).get("choices") or []
+            except RequestFailed as e:
+                if e.code not in PROMPT_ERRORS:
+                    raise
+                self._failures[prompt.id] = str(e)
+                return []
             for c in choices:
                 text = (c.get("message") or {}).get("content") if self.api == "chat" else c.get("text")
                 texts.append(text or "")
@@ -145,6 +161,9 @@ class OpenAISampler(Sampler):
 
     def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
         return list(self._pool.map(lambda p: self._one(p, n), prompts))
+
+    def failure(self, prompt_id: str) -> str | None:
+        return self._failures.pop(prompt_id, None)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
