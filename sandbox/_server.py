@@ -130,7 +130,10 @@ def child(req, case_stdin_r, out_w, err_w, env):
             os._exit(127)
 
 
-def run_case(req, data, env):
+def run_case(req, cases, i, env):
+    """Run case ``i``. The inputs live only in ``cases`` (no frame holds one): a Python program runs in
+    a fork of this process, under these very frames, and must not find other cases' inputs (or a
+    verifier's end marker) by walking them; the child empties its copy of the list first."""
     lim = req["limits"]
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -138,7 +141,9 @@ def run_case(req, data, env):
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
+        cases.clear()
         child(req, in_r, out_w, err_w, env)
+    data = cases[i].encode() if cases else b""
     for fd in (in_r, out_w, err_w):
         os.close(fd)
     for fd in (in_w, out_r, err_r):
@@ -289,7 +294,7 @@ def handle(req, config):
     write_files(cwd, req.get("files", {}))
     try:
         if req["op"] == "compile":
-            res = run_case(req, b"", env)
+            res = run_case(req, [], 0, env)
             arts = {}
             for name in sorted(os.listdir(cwd)):
                 if any(name.endswith(s) for s in req["artifacts"]) or name in req["artifacts"]:
@@ -298,16 +303,17 @@ def handle(req, config):
             res["artifacts"] = arts
             send({"done": True, "compile": res})
             return
-        for i, data in enumerate(req["cases"]):
+        cases = req.pop("cases")
+        for i in range(len(cases)):
             if i and stop_requested():
                 break
-            res = run_case(req, data.encode(), env)
+            res = run_case(req, cases, i, env)
             res["case"] = i
             send(res)
             failed = res["timed_out"] or res["output_exceeded"] or res["exit"] != 0
             if failed and req.get("stop_on_error"):
                 break
-            if i + 1 < len(req["cases"]):
+            if i + 1 < len(cases):
                 sweep(config["sweep"])
                 write_files(cwd, req.get("files", {}))
         send({"done": True})
@@ -328,7 +334,9 @@ def main():
         if not line or line == b"stop":
             continue
         try:
-            handle(json.loads(line), config)
+            req = json.loads(line)
+            line = None  # the raw request (all inputs) must not stay in a frame a program can walk
+            handle(req, config)
         except Exception as e:  # a server bug: report it, stay alive
             send({"done": True, "error": f"{type(e).__name__}: {e}"})
 

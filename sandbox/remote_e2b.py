@@ -109,9 +109,11 @@ def run_code_e2b(code, language, stdin, inputs, **kw) -> RunResult:
         requests.append(compile_request(lang, code, kw["compile_time_limit"], cwd=build, keep=False))
     requests.append(run_request(lang, code, build, limits, cases, kw["stop_on_error"]))
     budget = (kw["compile_time_limit"] if lang.compiled else 0) + (kw["time_limit"] + 1) * len(cases) + 30
+    # the requests file is removed once the server has it open: a program cannot read other inputs
+    config = shlex.quote(json.dumps(_server_config(scratch)))
     command = (
-        f"mkdir -p {scratch} {build} && python3 -I {work}/server.py {shlex.quote(json.dumps(_server_config(scratch)))}"
-        f" < {work}/requests.jsonl"
+        f"mkdir -p {scratch} {build} && "
+        f"{{ rm -f {work}/requests.jsonl; python3 -I {work}/server.py {config}; }} < {work}/requests.jsonl"
     )
     try:
         sbx = _retry(e2b, "sandbox create", lambda: e2b.Sandbox.create(timeout=int(budget) + 60))

@@ -9,6 +9,7 @@ globals, so the driver's names are not within its reach by plain lookups.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -71,6 +72,11 @@ def parse_reference(reference: Any, **options: Any) -> CodeReference:
         raise ValueError("'fn_name' must be a Python identifier")
     if test_code is not None and (not isinstance(test_code, str) or not test_code.strip()):
         raise ValueError("'test_code' must be non-empty source")
+    if test_code is not None:
+        try:
+            ast.parse(test_code)
+        except SyntaxError as e:
+            raise ValueError(f"'test_code' does not parse: {e.msg} (line {e.lineno})") from None
     if (fn_name or test_code) and lang != "python":
         raise ValueError("'fn_name' and 'test_code' tests are supported for Python only")
     if not tests and not test_code:
@@ -132,22 +138,128 @@ _ring_driver()
 
 _ASSERT_DRIVER = """\
 def _ring_driver():
-    import os, sys
-    marker = sys.stdin.readline().rstrip("\\n")
+    import os, random, sys
+    # the marker stays unread in a pipe on a random descriptor until the tests are over: no frame,
+    # global or object of this process holds it while the solution or the tests run
+    marker_fd = os.dup2(0, random.randrange(10, 60))
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
+    guards = _ring_guards()
     scope = {{"__name__": "__main__", "__builtins__": __builtins__}}
-    exec(compile({source!r}, "solution.py", "exec"), scope)
+    exec(compile({program!r}, "solution.py", "exec"), scope)
+    scope.update(guards)  # after the solution ran: it cannot have replaced them
+    exec(compile({tests!r}, "tests.py", "exec"), scope)
     try:
         sys.stdout.flush()
     except Exception:
         pass
-    os.write(1, ("\\n" + marker + "\\n").encode())
+    os.write(1, b"\\n" + os.read(marker_fd, 256).strip() + b"\\n")
+
+
+def _ring_guards():
+    # builtins captured before the solution runs (it may monkeypatch them)
+    import operator
+
+    _type, _len, _zip, _all, _bool = type, len, zip, all, bool
+    order = {{"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}}
+    num = (int, float, bool, complex)
+    plain_types = (str, bytes, type(None)) + num
+
+    def plain(x):
+        t = _type(x)
+        if t in plain_types:
+            return True
+        if t in (list, tuple, set, frozenset):
+            return _all(plain(v) for v in x)
+        if t is dict:
+            return _all(plain(k) and plain(v) for k, v in x.items())
+        return False
+
+    def same(a, b):
+        ta, tb = _type(a), _type(b)
+        if ta in num and tb in num:
+            return a == b
+        if ta is not tb:
+            return False
+        if ta in (list, tuple):
+            return _len(a) == _len(b) and _all(same(x, y) for x, y in _zip(a, b))
+        if ta is dict:
+            return plain(list(a)) and plain(list(b)) and a.keys() == b.keys() and _all(same(a[k], b[k]) for k in a)
+        if ta in plain_types or ta in (set, frozenset):
+            return plain(a) and plain(b) and a == b
+        return _bool(a == b)  # two objects of one type the problem itself defines
+
+    def compare(op, a, b):
+        if op == "==":
+            return same(a, b)
+        if op == "!=":
+            return not same(a, b)
+        if op == "is":
+            return a is b
+        if op == "is not":
+            return a is not b
+        if not (plain(a) and plain(b)):
+            return False
+        if op in ("in", "not in"):
+            return (a in b) == (op == "in")
+        return order[op](a, b)
+
+    def chain(ops, values):
+        return _all(compare(op, values[i], values[i + 1]) for i, op in enumerate(ops))
+
+    def truth(x):
+        return plain(x) and _bool(x)
+
+    def falsy(x):
+        return plain(x) and not _bool(x)
+
+    return {{"_ring_chain": chain, "_ring_truth": truth, "_ring_falsy": falsy}}
 
 
 _ring_driver()
 """
+
+_OPS = {
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+}  # fmt: skip
+
+
+class _GuardAsserts(ast.NodeTransformer):
+    """``assert`` conditions judged by strict helpers: comparisons and truth values count only for
+    plain built-in values (so an object whose ``__eq__`` or ``__bool__`` always says yes fails)."""
+
+    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
+        node.test = self._guard(node.test)
+        return node
+
+    def _guard(self, e: ast.expr) -> ast.expr:
+        if isinstance(e, ast.BoolOp):
+            return ast.BoolOp(op=e.op, values=[self._guard(v) for v in e.values])
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
+            inner = e.operand
+            if isinstance(inner, (ast.Compare, ast.BoolOp)) or (
+                isinstance(inner, ast.UnaryOp) and isinstance(inner.op, ast.Not)
+            ):
+                return ast.UnaryOp(op=ast.Not(), operand=self._guard(inner))
+            return _call("_ring_falsy", [inner])
+        if isinstance(e, ast.Compare):
+            ops = ast.Tuple(elts=[ast.Constant(_OPS[type(o)]) for o in e.ops], ctx=ast.Load())
+            values = ast.List(elts=[e.left, *e.comparators], ctx=ast.Load())
+            return _call("_ring_chain", [ops, values])
+        return _call("_ring_truth", [e])
+
+
+def _call(name: str, args: list[ast.expr]) -> ast.expr:
+    return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=args, keywords=[])
+
+
+def guard_asserts(test_code: str) -> str:
+    """``test_code`` with every assert condition routed through the strict helpers (raises
+    SyntaxError for test code that does not parse)."""
+    tree = _GuardAsserts().visit(ast.parse(test_code))
+    return ast.unparse(ast.fix_missing_locations(tree))
 
 
 def call_driver(program: str, fn_name: str) -> str:
@@ -155,7 +267,8 @@ def call_driver(program: str, fn_name: str) -> str:
 
 
 def assert_driver(program: str, test_code: str) -> str:
-    return _ASSERT_DRIVER.format(source=program.rstrip() + "\n\n" + test_code.strip() + "\n")
+    """The program, then its tests in the same globals (as if appended), asserts guarded."""
+    return _ASSERT_DRIVER.format(program=program, tests=guard_asserts(test_code))
 
 
 def marker_value(stdout: str, marker: str) -> str | None:

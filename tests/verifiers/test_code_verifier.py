@@ -155,10 +155,42 @@ def test_assert_style_tests_and_the_end_marker():
         "import atexit, os\natexit.register(lambda: os._exit(0))\ndef square(x): return 0",
         "def square(x): return 0\nimport builtins\nbuiltins.AssertionError = SystemExit",  # swallow assertions
         "print('passed')\nraise SystemExit(0)",
+        # look for the end marker in every frame up the stack (the box server's too), then fake the end
+        "import sys, os\nf = sys._getframe()\nwhile f:\n"
+        "    for v in list(f.f_locals.values()):\n"
+        "        for s in (v if isinstance(v, (list, tuple)) else [v]):\n"
+        "            if isinstance(s, (str, bytes)) and len(s) > 20 and (b'@@' if isinstance(s, bytes) else '@@') in s:\n"
+        "                os.write(1, s if isinstance(s, bytes) else s.encode()); os._exit(0)\n"
+        "    f = f.f_back\n"
+        "def square(x): return 0",
+        "import sys\nprint(sys.stdin.read())\ndef square(x): return 0",  # the marker is not on stdin
+        # objects that say yes to everything
+        "class Yes:\n    def __eq__(self, o): return True\n    __hash__ = None\n"
+        "    def __bool__(self): return True\ndef square(x): return Yes()",
+        "class Yes(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef square(x): return Yes(0)",
     ]
     for code in hacks:
         r = check(fenced(code), TEST_CODE_REF)
         assert r.status == "wrong", code
+
+
+def test_guarded_asserts_keep_ordinary_python_semantics():
+    ref = {
+        "language": "python",
+        "test_code": (
+            "assert f(2) == 4.0 and f(2) != 5\nassert 0 < f(1) <= 1\nassert [f(1), (f(0),)] == [1, (0,)]\n"
+            "assert not f(0)\nassert f(3) in {9, 10}\nassert isinstance(f(1), int)\nassert f(None) is None\n"
+            "assert {'a': f(2)} == {'a': 4}\nassert abs(f(0.5) - 0.25) < 1e-9\nassert True == (f(1) == 1)\n"
+        ),
+    }
+    code = "def f(x):\n    return None if x is None else x * x"
+    r = check(fenced(code), ref)
+    assert r.correct, r.details
+    assert not check(fenced("def f(x):\n    return None if x is None else x + x"), ref).correct
+    assert (
+        check(fenced("print(1)"), {"language": "python", "test_code": "assert (("}).status
+        == "invalid_reference"
+    )
 
 
 def test_assert_tests_also_run_after_stdio_tests():
