@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ring_data.errors import UserError
@@ -157,6 +158,11 @@ def run(args: argparse.Namespace) -> int:
         **data,
         "in_equals_kept_plus_rejected": balanced,
         **{f"output_{k}": v for k, v in summary.items()},
+        # the histogram as counts per pass-rate value (the raw per-row list stays out of the stats)
+        "output_pass_rate_counts_by_domain": {
+            domain: {f"{p:.4g}": c for p, c in sorted(Counter(rates).items())}
+            for domain, rates in pass_rates.items()
+        },
     }
     stats_file = write_stats(args.output, payload)
     if args.report:

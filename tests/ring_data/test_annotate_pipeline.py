@@ -181,6 +181,7 @@ def test_code_responses_run_in_the_sandbox_and_domains_are_reported_apart(tmp_pa
     assert labels["sq"]["n_correct"] == 2 and labels["sq"]["bucket"] == "medium"  # 3*2=6 != 9: wrong
     stats = json.loads((tmp_path / "o.jsonl.stats.json").read_text())
     assert stats["output_buckets_by_domain"] == {"code": {"medium": 1}, "math": {"all_correct": 1}}
+    assert stats["output_pass_rate_counts_by_domain"] == {"code": {"0.5": 1}, "math": {"1": 1}}
     assert stats["sample_status"]["correct"] == 6 and stats["sample_status"]["no_answer"] == 1
     table = (report / "report.md").read_text()  # columns: domain, medium, all_correct, mean pass rate
     assert "| code | 1 | 0 | 0.5 |" in table and "| math | 0 | 1 | 1 |" in table

@@ -192,6 +192,21 @@ def test_bad_sampler_specs():
             make_sampler(spec)
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
+def test_hf_sampler_on_gpu_live(model_dir):
+    sampler = make_sampler(f"hf:{model_dir}", SamplingSettings(max_tokens=12), dtype="float32")
+    assert sampler.device == "cuda"
+    out = sampler.sample(prompts(EASY), 8)
+    assert all(x.count(f"\\boxed{{{2 * i + 1}}}") >= 6 for i, x in enumerate(out)), out
+
+
 def _vllm_available() -> bool:
     try:
         import torch
