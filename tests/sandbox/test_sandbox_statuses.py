@@ -156,3 +156,23 @@ def test_unknown_language_or_backend_is_a_programming_error():
         run_code("x", "cobol")
     with pytest.raises(ValueError):
         run_code("x", "python", backend="cloud9")
+
+
+def test_a_box_that_cannot_start_is_a_sandbox_error():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    prog = (
+        "import json, sandbox\n"
+        "r = sandbox.run_code('print(1)', 'python')\n"
+        "b = sandbox.run_code('print(1)', 'python', inputs=['a'])\n"
+        "print(json.dumps([r.status, r.reason, b.status, b.cases]))\n"
+    )
+    env = dict(os.environ, RING_SANDBOX_ISOLATION="none", RING_SANDBOX_PYTHON="/nonexistent/python3")
+    out = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, env=env, timeout=60)
+    status, reason, batch_status, cases = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (
+        status == "sandbox_error" and "sandbox" in reason and batch_status == "sandbox_error" and cases == []
+    )
