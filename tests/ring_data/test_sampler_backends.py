@@ -74,6 +74,8 @@ def test_hf_sampler_chat_template_options(model_dir, tmp_path):
     assert sampler.render(build_prompt(row)) == f"Q: {render_user_text(row)}\nA:"
     with pytest.raises(UserError, match="no such model"):
         make_sampler(f"hf:{tmp_path / 'missing'}")
+    with pytest.raises(UserError, match="--dtype must be a torch dtype"):
+        make_sampler(f"hf:{model_dir}", dtype="float33")
 
 
 def test_openai_sampler_against_loopback_server_matches_local_model(model_dir):

@@ -68,7 +68,9 @@ class HFSampler(Sampler):
         if dtype == "auto":
             torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         else:
-            torch_dtype = getattr(torch, dtype)
+            torch_dtype = getattr(torch, dtype, None)
+            if not isinstance(torch_dtype, torch.dtype):
+                raise UserError(f"--dtype must be a torch dtype such as float32 or bfloat16, got {dtype!r}")
         self.tokenizer = load_tokenizer(path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
