@@ -116,7 +116,7 @@ def extract_answer(
         return Extraction(None, "unclosed_think" if isinstance(response, str) else "none")
     if not rest.strip():
         return Extraction(None, "none")
-    boxes = find_boxed(rest)
+    boxes = [b for b in find_boxed(rest) if b.strip()]  # an empty \boxed{} answers nothing
     if boxes:
         return Extraction(boxes[0] if box == "first" else boxes[-1], "boxed")
     tags = _ANSWER_TAG_RE.findall(rest)
@@ -125,7 +125,7 @@ def extract_answer(
     tail = rest[-_TAIL_CHARS:]
     lines = list(_ANSWER_LINE_RE.finditer(tail))
     if lines:
-        ans = lines[-1].group("ans").strip()
+        ans = lines[-1].group("ans").strip().lstrip("*_ ").strip()  # "**Answer:** 12" (markdown bold)
         if ans:
             return Extraction(ans, "answer_line")
     if text_fallback:
