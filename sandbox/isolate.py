@@ -3,10 +3,11 @@
 Order of preference: bubblewrap (new user, pid, net, ipc, uts namespaces; read-only /usr; size-capped
 tmpfs scratch; nothing else of the host visible), else ``unshare`` (new net, pid, ipc, uts and mount
 namespaces, private tmpfs over /tmp, /var/tmp and /dev/shm; the rest of the host filesystem stays
-visible, guarded only by the unprivileged uid's permissions), else bare processes. Every level adds rlimits, an own process group
-killed on every exit path and a clean environment; as root, every level also runs the box under an
-unprivileged uid leased for its lifetime, so RLIMIT_NPROC bites and a program cannot signal another
-box's processes. ``RING_SANDBOX_ISOLATION=bwrap|unshare|none`` forces a level (tests, debugging).
+visible, guarded only by the unprivileged uid's permissions), else bare processes. Every level adds
+rlimits, an own process group killed on every exit path and a clean environment; as root, every level
+also runs the box under an unprivileged uid leased for its lifetime, so RLIMIT_NPROC bites and a
+program cannot signal another box's processes. ``RING_SANDBOX_ISOLATION=bwrap|unshare|none`` forces
+a level (tests, debugging).
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def server_config(plan: Plan, host_scratch: str | None) -> dict:
     """What the in-box server needs: the program environment, where scratch lives and what to wipe.
 
     Under bwrap and unshare, /tmp and /dev/shm are the box's own size-capped tmpfs; without
-    namespaces the box gets a private host directory (never the host's /tmp itself). Sweeping "every other process" is only
-    safe where the box has its own pid namespace or uid."""
+    namespaces the box gets a private host directory (never the host's /tmp itself). Sweeping
+    "every other process" is only safe where the box has its own pid namespace or uid."""
     env = dict(PROGRAM_ENV)
     if plan.level != "none":  # /tmp and /dev/shm are the box's own tmpfs
         scratch, wipe = "/tmp", [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]
