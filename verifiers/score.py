@@ -8,6 +8,8 @@ ARCHITECTURE §2 schema with a ``response``/``responses`` field added work as th
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -114,12 +116,22 @@ def read_items(path: str | Path) -> Iterator[tuple[int, dict[str, Any], list[str
             yield n, row, responses
 
 
+def _progress_bar() -> Any:
+    """A tqdm bar with rates on stderr when it is a terminal (or ``RING_PROGRESS=1``), else None."""
+    if not (sys.stderr.isatty() or os.environ.get("RING_PROGRESS") == "1"):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc="verifying", unit="response", file=sys.stderr)
+
+
 def score_file(
     path: str | Path, *, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT_S, chunk: int = 512
 ) -> tuple[list[Scored], Summary]:
     """Verify every response in ``path`` (in chunks, on the worker pool) and summarise per domain."""
     scored: list[Scored] = []
     summary = Summary()
+    bar = _progress_bar()
     for batch in _chunks(read_items(path), chunk):
         items, keys = [], []
         for n, row, responses in batch:
@@ -129,6 +141,10 @@ def score_file(
         for (n, rid, domain, k), res in zip(keys, verify_batch(items, workers=workers, timeout=timeout)):
             scored.append(Scored(n, rid, domain, k, res))
             summary.add(domain, res)
+        if bar is not None:
+            bar.update(len(items))
+    if bar is not None:
+        bar.close()
     return scored, summary
 
 

@@ -105,3 +105,17 @@ def test_options_reach_the_verifier_and_four_tuple_items_work():
 
 def test_empty_batch():
     assert verify_batch([]) == []
+
+
+@verifiers.register("test_pool_hog", override=True)
+def _hog(response, reference, **options):
+    blob = bytearray(64 * 2**30)  # 64 GiB: more than the machine has
+    return VerifyResult.make("correct" if blob else "wrong")
+
+
+def test_memory_hog_is_stopped_by_the_worker_memory_cap():
+    t = time.monotonic()
+    r = verify("x", "y", "test_pool_hog", timeout=20)
+    assert r.status in (Status.WRONG, Status.ERROR) and "memory" in r.reason
+    assert time.monotonic() - t < 10
+    assert verify("\\boxed{2}", "2", "math").correct
