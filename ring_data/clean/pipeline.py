@@ -434,6 +434,13 @@ def load_indexes(config: CleanConfig, embedder=None) -> list[dc.BenchmarkIndex]:
     return indexes
 
 
+def benchmark_names(config: CleanConfig) -> list[str]:
+    """Names of the indexes a run checks (without loading them)."""
+    names = config.builtin_benchmarks
+    builtin = [] if names == () else list(names) if names else dc.builtin_names()
+    return builtin + [Path(f).name.split(".")[0] for f in config.benchmark_files]
+
+
 def contamination(ing: Ingested, alive: np.ndarray, config: CleanConfig) -> tuple[dict[int, Decision], dict]:
     embedder = None
     if config.semantic:
@@ -655,7 +662,7 @@ def clean(
             "filters": list(config.filters),
             "near": asdict(config.near_params) if config.near else None,
             "decontam": asdict(config.decontam_params) if config.decontam else None,
-            "benchmarks": [i.name for i in load_indexes(config)] if config.decontam else [],
+            "benchmarks": benchmark_names(config) if config.decontam else [],
             "engine": config.engine,
             "normalizer_version": NORMALIZER_VERSION,
         },
