@@ -121,6 +121,7 @@ class Pool:
         method = os.environ.get("RING_VERIFIERS_START_METHOD", "fork")
         self.ctx = mp.get_context(method)
         self.idle: list[_Worker] = []
+        self.max_idle = _MAX_IDLE  # grows to the largest batch width asked for, so no re-fork per call
         self.lock = threading.Lock()
         self.pid = os.getpid()
 
@@ -138,7 +139,7 @@ class Pool:
 
     def _release(self, w: _Worker) -> None:
         with self.lock:
-            if len(self.idle) < _MAX_IDLE and w.proc.is_alive():
+            if len(self.idle) < self.max_idle and w.proc.is_alive():
                 self.idle.append(w)
                 return
         w.close()
@@ -159,6 +160,7 @@ class Pool:
         free: list[_Worker] = []
         try:
             n = max(1, min(workers, len(tasks)))
+            self.max_idle = max(self.max_idle, min(n, 64))
             free = [self._acquire() for _ in range(n)]
             pending = True
             while pending or busy:

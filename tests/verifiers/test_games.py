@@ -219,3 +219,11 @@ def test_generate_cli_writes_jsonl(tmp_path):
     )  # fmt: skip
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 4 and rows == generate_rows("countdown", 4, seed=0)
+
+
+def test_knights_knaves_negation_and_last_statement_wins():
+    assert verify_knights_knaves("Zoey is not a knave; Oliver is not a knight.", KK).correct
+    assert verify_knights_knaves("Zoey and Oliver are knaves. No wait: Zoey is a knight.", KK).correct
+    assert not verify_knights_knaves(
+        "Zoey is a knight, Oliver is a knave. Hmm, Oliver is a knight.", KK
+    ).correct

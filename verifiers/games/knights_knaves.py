@@ -50,18 +50,25 @@ def read_assignment(answer: str, names: list[str]) -> dict[str, str]:
     group = re.compile(
         rf"\b((?:(?:{alt})\s*(?:,|and|&)?\s*)+)\s*(?:are|were)\s*(?:both|all)?\s*{role_re}\b", re.IGNORECASE
     )
+    # "A is not a knight" -> knave
+    negated = re.compile(rf"\b({alt})\b\s*(?:is|was)\s+not\s+(?:a|an)?\s*{role_re}\b", re.IGNORECASE)
     lower = {n.lower(): n for n in names}
+
+    def put(name: str, pos: int, word: str, flip: bool = False) -> None:
+        role = "knight" if word.lower().startswith("knight") else "knave"
+        if flip:
+            role = "knave" if role == "knight" else "knight"
+        key = lower[name.lower()]
+        if key not in found or found[key][0] <= pos:  # the last statement about a person wins
+            found[key] = (pos, role)
+
+    for m in negated.finditer(answer):
+        put(m.group(1), m.start(), m.group(2), flip=True)
     for m in single.finditer(answer):
-        found[lower[m.group(1).lower()]] = (
-            m.start(),
-            "knight" if m.group(2).lower().startswith("knight") else "knave",
-        )
+        put(m.group(1), m.start(), m.group(2))
     for m in group.finditer(answer):
-        role = "knight" if m.group(2).lower().startswith("knight") else "knave"
         for n in re.findall(rf"\b({alt})\b", m.group(1), re.IGNORECASE):
-            prev = found.get(lower[n.lower()])
-            if prev is None or prev[0] < m.start():
-                found[lower[n.lower()]] = (m.start(), role)
+            put(n, m.start(), m.group(2))
     return {n: r for n, (_, r) in found.items()}
 
 
