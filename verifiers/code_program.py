@@ -226,28 +226,29 @@ _OPS = {
 }  # fmt: skip
 
 
+class _StrictCompares(ast.NodeTransformer):
+    """Every comparison (nested ones too, e.g. inside ``all(f(x) == y for ...)``) -> ``_ring_chain``."""
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        ops = ast.Tuple(elts=[ast.Constant(_OPS[type(o)]) for o in node.ops], ctx=ast.Load())
+        values = ast.List(elts=[node.left, *node.comparators], ctx=ast.Load())
+        return _call("_ring_chain", [ops, values])
+
+
 class _GuardAsserts(ast.NodeTransformer):
     """``assert`` conditions judged by strict helpers: comparisons and truth values count only for
     plain built-in values (so an object whose ``__eq__`` or ``__bool__`` always says yes fails)."""
 
     def visit_Assert(self, node: ast.Assert) -> ast.Assert:
-        node.test = self._guard(node.test)
+        node.test = self._guard(_StrictCompares().visit(node.test))
         return node
 
     def _guard(self, e: ast.expr) -> ast.expr:
         if isinstance(e, ast.BoolOp):
             return ast.BoolOp(op=e.op, values=[self._guard(v) for v in e.values])
         if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
-            inner = e.operand
-            if isinstance(inner, (ast.Compare, ast.BoolOp)) or (
-                isinstance(inner, ast.UnaryOp) and isinstance(inner.op, ast.Not)
-            ):
-                return ast.UnaryOp(op=ast.Not(), operand=self._guard(inner))
-            return _call("_ring_falsy", [inner])
-        if isinstance(e, ast.Compare):
-            ops = ast.Tuple(elts=[ast.Constant(_OPS[type(o)]) for o in e.ops], ctx=ast.Load())
-            values = ast.List(elts=[e.left, *e.comparators], ctx=ast.Load())
-            return _call("_ring_chain", [ops, values])
+            return _call("_ring_falsy", [e.operand])
         return _call("_ring_truth", [e])
 
 
