@@ -714,6 +714,18 @@ def _evidence_for_output(row: dict[str, Any], d: Decision) -> dict[str, Any]:
 EXAMPLES_PER_REASON = 3
 
 
+def _spliceable(line: bytes, d: Decision) -> bool:
+    """Evidence that needs the row's text (matched n-grams) or a row that already has a ``reason`` or
+    ``evidence`` key goes the slow way."""
+    return (
+        "ngram_start" not in d.evidence
+        and d.evidence.get("match") not in ("exact", "digitless", "semantic")
+        and b'"reason"' not in line
+        and b'"evidence"' not in line
+        and line.rstrip().endswith(b"}")
+    )
+
+
 def _write_outputs(
     ing: Ingested, decisions: dict[int, Decision], output: Path, rejects: Path
 ) -> tuple[int, list[dict[str, Any]]]:
@@ -729,12 +741,24 @@ def _write_outputs(
     evidences: dict[int, dict] = {}
     kept = 0
     with RowWriter(output) as out, RowWriter(rejects) as rej, ing.rows_path.open("rb") as spool:
-        raw_ok = out.format == "jsonl"
+        raw_ok, raw_rej = out.format == "jsonl", rej.format == "jsonl"
         for idx, line in enumerate(progress(spool, total=ing.n, desc="clean: write", unit="rows")):
             d = decisions.get(idx)
             if d is None and raw_ok and idx not in wanted_kept:
                 out.write_raw(line)  # the spool already holds the row as one JSON line
                 kept += 1
+                continue
+            if (
+                d is not None
+                and raw_rej
+                and idx not in wanted
+                and idx not in wanted_kept
+                and _spliceable(line, d)
+            ):
+                # append reason + evidence to the row's JSON object without decoding it (same result
+                # as make_reject: the row has neither key)
+                extra = _dumps({"reason": d.reason, "evidence": d.evidence})
+                rej.write_raw(line.rstrip()[:-1] + b"," + extra[1:])
                 continue
             row = _loads(line)
             if d is None:

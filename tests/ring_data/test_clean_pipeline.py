@@ -64,6 +64,10 @@ def test_rows_are_conserved_and_stats_say_so(corpus_run):
     stats = json.loads((tmp / "out.jsonl.stats.json").read_text())
     assert stats["conservation"] == f"{len(rows)} in = {n_kept} kept + {n_rej} rejected"
     assert sum(stats["by_reason"].values()) == n_rej
+    by_id = {r["id"]: r for r in rows}
+    for rej in read_rows(tmp / "out.rejects.jsonl"):  # each reject is its input row + reason + evidence
+        assert {k: v for k, v in rej.items() if k not in ("reason", "evidence")} == by_id[rej["id"]]
+        assert rej["reason"] and isinstance(rej["evidence"], dict)
 
 
 def test_report_has_counts_histogram_and_examples(corpus_run):
