@@ -62,7 +62,7 @@ def set_limits(lim):
         cap(resource.RLIMIT_AS, lim["as_bytes"])
     cap(resource.RLIMIT_FSIZE, lim["fsize"])
     cap(resource.RLIMIT_NOFILE, lim["nofile"])
-    cap(resource.RLIMIT_NPROC, lim["nproc"])
+    cap(resource.RLIMIT_NPROC, lim["nproc"] + CONFIG.get("nproc_base", 0))
     cap(resource.RLIMIT_CORE, 0)
     if lim.get("stack_bytes"):
         cap(resource.RLIMIT_STACK, lim["stack_bytes"])

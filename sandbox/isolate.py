@@ -153,7 +153,26 @@ def server_config(plan: Plan, host_scratch: str | None) -> dict:
     else:
         scratch, wipe = host_scratch, [host_scratch]
         env["HOME"] = env["TMPDIR"] = host_scratch
-    return {"env": env, "sweep": plan.level != "none" or plan.drop_uid, "scratch": scratch, "wipe": wipe}
+    return {
+        "env": env,
+        "sweep": plan.level != "none" or plan.drop_uid,
+        "scratch": scratch,
+        "wipe": wipe,
+        # RLIMIT_NPROC counts every process of the real uid: without a uid of its own, the box's
+        # budget comes on top of what the user already runs
+        "nproc_base": 0 if plan.drop_uid else _processes_of(os.getuid()),
+    }
+
+
+def _processes_of(uid: int) -> int:
+    n = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                n += os.stat(f"/proc/{name}").st_uid == uid
+            except OSError:
+                pass
+    return n
 
 
 class UidLease:
