@@ -72,7 +72,8 @@ def plot_curves(records: list[dict[str, Any]], out_png: str | Path, title: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(k, label) for k, label in CURVES if any(k in r for r in records)]
+    # a metric that never moves off zero (e.g. KL with beta 0) gets no panel
+    panels = [(k, label) for k, label in CURVES if any(r.get(k) for r in records)]
     if not panels:
         return None
     cols = 2

@@ -1,8 +1,9 @@
 """Rewards for a rollout: ``verifiers.verify_batch`` (process pool, per-item timeout, order kept) plus an
 optional local reward model (HF sequence classification) for the general stage.
 
-Verification runs in a background thread so it overlaps the next piece of work (the caller submits as
-soon as responses are decoded and collects the results when it needs them).
+``submit`` verifies in a background thread and returns a future, so a caller can overlap verification
+with other work; the embedded RL loop needs the rewards before its next step, so there it only overlaps
+the bookkeeping between rollout and loss.
 """
 
 from __future__ import annotations
