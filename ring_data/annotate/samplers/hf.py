@@ -103,9 +103,12 @@ class HFSampler(Sampler):
             torch.manual_seed(settings.seed)
             self._seeded = True
         per_call = max(1, self.batch_size // max(1, n))
-        out: list[list[str]] = []
-        for start in range(0, len(texts), per_call):
-            chunk = list(texts[start : start + per_call])
+        # similar lengths share a generate call, so little of each batch is padding
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[list[str]] = [[] for _ in texts]
+        for start in range(0, len(order), per_call):
+            idx = order[start : start + per_call]
+            chunk = [texts[i] for i in idx]
             enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
             enc = {k: v.to(self.device) for k, v in enc.items()}
             greedy = settings.temperature <= 0
@@ -126,5 +129,6 @@ class HFSampler(Sampler):
             decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             if greedy:
                 decoded = [text for text in decoded for _ in range(n)]
-            out += [decoded[i * n : (i + 1) * n] for i in range(len(chunk))]
+            for j, i in enumerate(idx):
+                out[i] = decoded[j * n : (j + 1) * n]
         return out
