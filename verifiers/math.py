@@ -41,7 +41,9 @@ _SPACE_THOUSANDS_RE = re.compile(r"^(\d{1,3}(?: \d{3})+)(\.\d+)?$")
 _PERCENT_RE = re.compile(r"\\%|%|\\text\{\s*percent\s*\}|\s*percent\b", re.IGNORECASE)
 _MIXED_RE = re.compile(r"^(-?)(\d+)\s*(?:\\frac\{(\d+)\}\{(\d+)\}|\s(\d+)/(\d+))$")
 # program text that math-verify would partially parse (``__import__(..) or 2`` -> 2); never a math answer
-_CODE_RE = re.compile(r"__|\b(?:import|lambda|exec|eval|open|system|subprocess)\b\s*\(|\.[A-Za-z_]\w*\(|\bimport\s")
+_CODE_RE = re.compile(
+    r"__|\b(?:import|lambda|exec|eval|open|system|subprocess)\b\s*\(|\.[A-Za-z_]\w*\(|\bimport\s"
+)
 _WORDS_RE = re.compile(r"^[A-Za-z][A-Za-z' \-]*$")
 _MATH_WORDS = {
     "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "inf", "infty",
@@ -112,7 +114,8 @@ def equivalent(gold_answer: str, pred_answer: str, *, float_rounding: int = 6, b
     if gt is not None and pt is not None:
         return gt == pt
     gold = _parse(g)
-    pred = _parse_text(pred_answer) if bare else _parse(p)
+    # a bare sentence goes through math-verify's own extraction; a bare short answer ("1e6") is normalised
+    pred = _parse_text(pred_answer) if bare and len(pred_answer.split()) > 3 else _parse(p)
     if not gold or not pred:
         return False
     ok = mv_verify(list(gold), list(pred), float_rounding=float_rounding, timeout_seconds=None)

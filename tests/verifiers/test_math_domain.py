@@ -97,3 +97,10 @@ def test_adversarial_inputs_return_within_the_timeout():
     assert res[3].correct  # a long response with a clear answer is fine
     for r in res[:3] + res[4:]:
         assert r.status in (Status.TIMEOUT, Status.WRONG, Status.ERROR), r
+
+
+def test_bare_answers_without_a_box():
+    assert verify_math("1e6", "1000000").correct
+    assert verify_math("<think>x</think>1,000", "1000").correct
+    assert verify_math("3/4", "0.75").correct
+    assert not verify_math("3/5", "0.75").correct
