@@ -1,14 +1,16 @@
 """ring-train rl (embedded backend) vs TRL's GRPOTrainer, side by side in one run.
 
-    .venv/bin/python benchmarks/train.py                    # ~3 min on 2 cores
-    .venv/bin/python benchmarks/train.py --seconds 300 --start runs/recipe/sft/epoch_2
+    .venv/bin/python benchmarks/train.py                    # ~5 min on 2 cores (100 s of it SFT warm-up)
+    .venv/bin/python benchmarks/train.py --seconds 45 --start runs/cpu_recipe/sft/epoch_3   # ~3 min
 
-Both trainers start from the same tiny Qwen2 checkpoint (built in code and briefly SFT-warmed on
-generated arithmetic, or ``--start PATH``), train on the same RL prompts with the same group size K,
+Both trainers start from the same tiny Qwen2 checkpoint (built in code and SFT-warmed on generated
+arithmetic exactly as the CPU recipe does, epoch 3 = the recipe's entropy choice; or ``--start PATH``), train on the same RL prompts with the same group size K,
 prompts per step, completion length, learning rate (constant), beta 0 and temperature 1, for the same
 wall time each. Rewards come from ``verifiers.verify_batch`` in both. Reported: mean step time, trained
 completion tokens per second (the tokens that receive a policy-gradient loss) and CPU seconds per
-step, as ratios, and held-out sampled accuracy (temperature 1) of each final policy.
+step, as ratios, and held-out sampled accuracy (temperature 1) of each final policy. A second table
+runs ring-train again with C3PO off (sample-level GRPO, token-mean loss) from the same start: trained
+tokens per step and grad-norm spread under both.
 
 TRL is configured for CPU as trainers.md §9 prescribes (fp32, no gradient checkpointing, constant lr,
 no dropout). ring-train's gain comes from the work it skips: each group's prompt is computed once, no
@@ -54,7 +56,7 @@ def warm_start(out: Path, args) -> Path:
     ckpts = run_sft(
         paths["sft"], out / "sft", tiny=True, cfg=SFTConfig(epochs=args.sft_epochs, lr=2e-3, batch_size=32)
     )
-    return ckpts[-1]
+    return ckpts[args.start_epoch - 1]
 
 
 def run_trl(start: Path, rl_rows: list[dict], args, out: Path) -> dict:
@@ -226,7 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         "--digits", type=int, nargs=2, default=(2, 2), metavar=("MIN", "MAX"), help="operand digits"
     )
     ap.add_argument("--sft-rows", type=int, default=3000)
-    ap.add_argument("--sft-epochs", type=int, default=3)
+    ap.add_argument("--sft-epochs", type=int, default=4)
+    ap.add_argument(
+        "--start-epoch",
+        type=int,
+        default=3,
+        help="SFT epoch to start RL from (the CPU recipe's entropy choice)",
+    )
     ap.add_argument("--eval-rows", type=int, default=128)
     ap.add_argument("--eval-samples", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)

@@ -46,6 +46,11 @@ def latest(run_dir: Path) -> Path | None:
     return path
 
 
+def stage_of(path: Path) -> str:
+    """Checkpoint dirs are named ``<stage>-step<N>``."""
+    return path.name.rsplit("-step", 1)[0]
+
+
 def load_state(path: Path) -> dict[str, Any]:
     state = torch.load(path / "trainer_state.pt", weights_only=False)
     random.setstate(state["python_rng"])

@@ -11,20 +11,30 @@ log = logging.getLogger(__name__)
 
 
 class MetricsLog:
-    def __init__(self, run_dir: str | Path, *, resume_from_step: int | None = None, tensorboard: bool = True):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        stages: list[str],
+        resume_from_step: int | None = None,
+        tensorboard: bool = True,
+    ):
+        """Records of ``stages`` are redone by this run: on a fresh start they are dropped, on resume only
+        those past the checkpoint (a killed run may have logged steps after its last checkpoint).
+        Records of other stages (e.g. ``reasoning`` before ``--stage general``) are kept."""
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "metrics.jsonl"
-        if resume_from_step is not None and self.path.exists():
-            # a killed run may have logged steps past its last checkpoint: those are redone
-            keep = [
-                line
-                for line in self.path.read_text().splitlines()
-                if json.loads(line)["global_step"] <= resume_from_step
-            ]
-            self.path.write_text("".join(line + "\n" for line in keep))
-        elif resume_from_step is None and self.path.exists():
-            self.path.unlink()
+        self.last_other_step = 0
+        if self.path.exists():
+            keep = []
+            for rec in read_metrics(self.path):
+                if rec.get("stage") not in stages:
+                    self.last_other_step = max(self.last_other_step, rec["global_step"])
+                    keep.append(rec)
+                elif resume_from_step is not None and rec["global_step"] <= resume_from_step:
+                    keep.append(rec)
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in keep))
         self._fh = self.path.open("a", encoding="utf-8")
         self._tb = None
         if tensorboard:

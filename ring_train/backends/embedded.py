@@ -288,35 +288,33 @@ class StageRunner:
 def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     torch.manual_seed(cfg.seed)
-    ckpt = checkpoint.latest(run_dir) if resume else None
-    if resume and ckpt is None:
-        raise UserError(f"{run_dir}: --resume given but no checkpoint found")
-    state = checkpoint.load_state(ckpt) if ckpt else None
-    if ckpt is None and (run_dir / "checkpoints" / "LATEST").exists():
-        raise UserError(
-            f"{run_dir}: run dir has checkpoints; pass --resume to continue or choose a new run_dir"
-        )
-    save_resolved(cfg, run_dir)
     names = [s.name for s in stages]
-    if state and state["stage"] not in names:
+    ckpt = checkpoint.latest(run_dir)
+    if ckpt is not None and checkpoint.stage_of(ckpt) not in names:
+        ckpt = None  # from another stage of the plan (e.g. reasoning, before --stage general)
+    if ckpt is not None and not resume:
         raise UserError(
-            f"{ckpt}: checkpoint is from stage {state['stage']!r}, not in this plan ({', '.join(names)})"
+            f"{run_dir}: run dir has checkpoints of stage {checkpoint.stage_of(ckpt)!r}; "
+            "pass --resume to continue or choose a new run_dir"
         )
+    if resume and ckpt is None:
+        raise UserError(f"{run_dir}: --resume given but no checkpoint of stage(s) {', '.join(names)} found")
+    state = checkpoint.load_state(ckpt) if ckpt else None
+    save_resolved(cfg, run_dir)
     first = names.index(state["stage"]) if state else 0
-    metrics = MetricsLog(run_dir, resume_from_step=state["global_step"] if state else None)
+    metrics = MetricsLog(run_dir, stages=names, resume_from_step=state["global_step"] if state else None)
     rewarder = Rewarder(
         workers=cfg.reward.workers,
         timeout=cfg.reward.timeout,
         reward_model=cfg.reward.model,
         model_weight=cfg.reward.model_weight,
     )
-    all_plan = stages
-    global_step = state["global_step"] - state["step"] if state else 0
+    global_step = state["global_step"] - state["step"] if state else metrics.last_other_step
     summary: dict[str, Any] = {"stages": {}}
     try:
         for stage in stages[first:]:
             scfg = cfg.for_stage(stage)
-            start = state["start"] if state else stage_start(scfg, all_plan, stage)
+            start = state["start"] if state else stage_start(scfg, cfg.stages, stage)
             runner = StageRunner(scfg, stage, start, rewarder, global_step)
             if state:
                 runner.restore(ckpt, state)

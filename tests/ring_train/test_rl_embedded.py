@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from ring_data.errors import UserError
@@ -156,3 +157,23 @@ def test_kill_mid_run_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
     b = _comparable(root / "resume_killed" / "metrics.jsonl")
     assert [r["global_step"] for r in b] == [r["global_step"] for r in a]
     assert a == b
+
+
+def test_stages_run_one_at_a_time_chain_in_the_same_run_dir(setup):
+    root, model = setup
+    raw = _raw(root, model, "run_split")
+    raw["eval"] = {"data": None}
+    cfg = from_dict(raw)
+    backend = get_backend("embedded")
+    backend.train(cfg, cfg.stages[:1])  # --stage reasoning
+    summary = backend.train(cfg, cfg.stages[1:])  # --stage general: starts from reasoning's final policy
+    recs = read_metrics(Path(cfg.run_dir) / "metrics.jsonl")
+    assert [(r["stage"], r["global_step"]) for r in recs] == [("reasoning", i) for i in (1, 2, 3)] + [
+        ("general", 4),
+        ("general", 5),
+    ]
+    state = torch.load(
+        Path(cfg.run_dir) / "checkpoints" / "general-step000002" / "trainer_state.pt", weights_only=False
+    )
+    assert state["start"] == str(Path(cfg.run_dir) / "stages" / "reasoning" / "final")
+    assert summary["stages"]["general"]["steps"] == 2
