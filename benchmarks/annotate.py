@@ -16,11 +16,15 @@ import json
 import os
 import platform
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# `python benchmarks/annotate.py` puts benchmarks/ first on sys.path, where benchmarks/verifiers.py would
+# shadow the verifiers package: import the project's packages, not sibling scripts
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from ring_data.annotate import AnnotateConfig, SamplingSettings, annotate  # noqa: E402
 from ring_data.annotate.prompts import build_prompt, render_user_text  # noqa: E402
