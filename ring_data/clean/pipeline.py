@@ -362,18 +362,34 @@ def near_duplicates(
     cand = mh.candidate_pairs(sig, params, salt=salt)
     del sig
     info["candidate_pairs"] = int(len(cand))
-    last: list = [-1, set()]  # pairs come sorted by their first member: reuse its set, keep no others
+    numbers_arr = ing.enc.numbers_hash[rows]
+    refs_arr = ing.reference_hash[rows]
+    a_idx, b_idx = cand[:, 0], cand[:, 1]
+    ok = np.ones(len(cand), dtype=bool)
+    if params.same_numbers:
+        ok &= numbers_arr[a_idx] == numbers_arr[b_idx]
+    if distinct_references:
+        ra, rb = refs_arr[a_idx], refs_arr[b_idx]
+        ok &= (ra == 0) | (rb == 0) | (ra == rb)
+    # exact Jaccard of every compatible candidate pair in one vectorised pass; the group loop below
+    # reuses these values and builds Python sets only for pairs that were not candidates
+    checked = cand[ok]
+    sims = feats_all.pair_jaccard(checked)
+    known = dict(zip(map(tuple, checked.tolist()), sims.tolist()))
+    sets: dict[int, set] = {}
 
-    def feats(local: int, reuse: bool = False) -> set:
-        if reuse and last[0] == local:
-            return last[1]
-        s = feats_all.set_of(local)
-        if reuse:
-            last[0], last[1] = local, s
-        return s
+    def similarity(x: int, y: int) -> float:
+        key = (x, y) if x < y else (y, x)
+        sim = known.get(key)
+        if sim is None:
+            for d in key:
+                if d not in sets:
+                    sets[d] = feats_all.set_of(d)
+            sim = known[key] = mh.jaccard(sets[key[0]], sets[key[1]])
+        return sim
 
-    numbers = ing.enc.numbers_hash[rows].tolist()
-    refs = ing.reference_hash[rows].tolist()
+    numbers = numbers_arr.tolist()
+    refs = refs_arr.tolist()
 
     def compatible(a: int, b: int) -> bool:
         if params.same_numbers and numbers[a] != numbers[b]:
@@ -383,13 +399,12 @@ def near_duplicates(
     uf = mh.UnionFind(len(rows))
     linked: set[int] = set()
     confirmed = 0
-    for a, b in cand.tolist():
-        if not compatible(a, b) or uf.find(a) == uf.find(b):  # same component already: nothing to add
+    for a, b in checked[sims >= params.threshold].tolist():
+        if uf.find(a) == uf.find(b):  # same component already: nothing to add
             continue
-        if mh.jaccard(feats(a, reuse=True), feats(b)) >= params.threshold:
-            uf.union(a, b)
-            linked.update((a, b))
-            confirmed += 1
+        uf.union(a, b)
+        linked.update((a, b))
+        confirmed += 1
     info["confirmed_pairs"] = confirmed
     groups: dict[int, list[int]] = {}
     for x in linked:
@@ -402,12 +417,11 @@ def near_duplicates(
         # keep rule: a reference answer first, then input order; each member joins the first kept row
         # it is itself similar to, or becomes a kept row of its own
         members.sort(key=lambda m: (not has_ref[global_rows[m]], global_rows[m]))
-        kept_rows: list[tuple[int, set]] = []
+        kept_rows: list[int] = []
         for m in members:
-            fm = feats(m)
-            for k, fk in kept_rows:
+            for k in kept_rows:
                 if compatible(m, k):
-                    sim = mh.jaccard(fm, fk)
+                    sim = similarity(m, k)
                     if sim >= params.threshold:
                         ev = {
                             "kept_id": ing.ids[global_rows[k]],
@@ -417,7 +431,7 @@ def near_duplicates(
                         out[global_rows[m]] = Decision("near_duplicate", ev, global_rows[k])
                         break
             else:
-                kept_rows.append((m, fm))
+                kept_rows.append(m)
         chained += len(kept_rows) - 1
     info["kept_apart_in_linked_groups"] = chained
     return out, info
