@@ -13,7 +13,9 @@ have different answers and stay apart (the pipeline also keeps apart rows whose 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,16 +147,27 @@ def signatures(
     x32 = values if values.dtype == np.uint32 else to_32bit(values)
     sig = np.full((num_perm, n_docs), 0xFFFFFFFF, dtype=np.uint32)
     lengths = np.diff(doc_offsets)
-    for start in range(0, n_docs, block):
-        stop = min(start + block, n_docs)
-        docs = np.arange(start, stop)[lengths[start:stop] > 0]
-        if not len(docs):
-            continue
-        lo, hi = doc_offsets[start], doc_offsets[stop]
-        permuted = a[:, None] * x32[None, lo:hi]
-        permuted += b[:, None]
-        sig[:, docs] = np.minimum.reduceat(permuted, doc_offsets[docs] - lo, axis=1)
+
+    def fill(blocks: range) -> None:  # disjoint document ranges: safe from several threads
+        for start in blocks:
+            stop = min(start + block, n_docs)
+            docs = np.arange(start, stop)[lengths[start:stop] > 0]
+            if not len(docs):
+                continue
+            lo, hi = doc_offsets[start], doc_offsets[stop]
+            permuted = a[:, None] * x32[None, lo:hi]
+            permuted += b[:, None]
+            sig[:, docs] = np.minimum.reduceat(permuted, doc_offsets[docs] - lo, axis=1)
+
+    starts = range(0, n_docs, block)
+    workers = _threads(len(starts))
+    with ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in these loops
+        list(pool.map(fill, [starts[w::workers] for w in range(workers)]))
     return sig
+
+
+def _threads(tasks: int) -> int:
+    return max(1, min(os.cpu_count() or 1, 4, tasks))
 
 
 def _pairs_within_runs(members: np.ndarray, run_start: np.ndarray, run_len: np.ndarray) -> np.ndarray:
@@ -186,29 +199,34 @@ def candidate_pairs(
     if len(idx) < 2:
         return np.empty((0, 2), dtype=np.int64)
     r = params.rows_per_band
-    pairs = []
     base = np.zeros(len(idx), dtype=np.uint64) if salt is None else salt[idx].astype(np.uint64)
     sub = sig[:, idx] if active is not None else sig
-    with np.errstate(over="ignore"):
-        for band in range(params.bands):
+
+    def band_pairs(band: int) -> list[np.ndarray]:
+        out = []
+        with np.errstate(over="ignore"):
             key = base + np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15)
             for k in range(band * r, band * r + r):
                 key = key * _P + sub[k].astype(np.uint64)
-            key = mix64(key)
-            order = np.argsort(key)
-            sk = key[order]
-            new_run = np.concatenate([[True], sk[1:] != sk[:-1]])
-            run_start = np.flatnonzero(new_run)
-            run_len = np.diff(np.concatenate([run_start, [len(sk)]]))
-            multi = run_len > 1
-            if not multi.any():
-                continue
-            members = idx[order]
-            small = multi & (run_len <= params.max_bucket)
-            pairs.append(_pairs_within_runs(members, run_start[small], run_len[small]))
-            for s in np.flatnonzero(run_len > params.max_bucket):
-                m = members[run_start[s] : run_start[s] + run_len[s]]
-                pairs.append(np.stack([np.full(len(m) - 1, m[0]), m[1:]], axis=1))
+        key = mix64(key)
+        order = np.argsort(key)
+        sk = key[order]
+        new_run = np.concatenate([[True], sk[1:] != sk[:-1]])
+        run_start = np.flatnonzero(new_run)
+        run_len = np.diff(np.concatenate([run_start, [len(sk)]]))
+        multi = run_len > 1
+        if not multi.any():
+            return out
+        members = idx[order]
+        small = multi & (run_len <= params.max_bucket)
+        out.append(_pairs_within_runs(members, run_start[small], run_len[small]))
+        for s in np.flatnonzero(run_len > params.max_bucket):
+            m = members[run_start[s] : run_start[s] + run_len[s]]
+            out.append(np.stack([np.full(len(m) - 1, m[0]), m[1:]], axis=1))
+        return out
+
+    with ThreadPoolExecutor(_threads(params.bands)) as pool:  # bands are independent; numpy drops the GIL
+        pairs = [p for found in pool.map(band_pairs, range(params.bands)) for p in found]
     if not pairs:
         return np.empty((0, 2), dtype=np.int64)
     p = np.concatenate(pairs).astype(np.int64)
