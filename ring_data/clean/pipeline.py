@@ -161,7 +161,7 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
     ids: list[str] = []
     domains: list[str] = []
     has_ref: list[bool] = []
-    references: list[Any] = []
+    reference_parts: list[Future] = []
     parts: list[Encoded] = []
     filtered: dict[int, Decision] = {}
     bad_rows: list[dict[str, Any]] = []
@@ -178,6 +178,7 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
     def record(rows: list[dict[str, Any]], result) -> None:
         verdicts, enc = result
         base = len(ids)
+        references = []
         for i, (row, verdict) in enumerate(zip(rows, verdicts)):
             ids.append(row["id"])
             domains.append(row["domain"])
@@ -187,6 +188,8 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
                 filtered[base + i] = Decision(verdict[0], verdict[1])
             spool.write(_dumps(row) + b"\n")
         parts.append(enc)
+        # per-row hashes: computed batch by batch on the worker while the next batch is parsed
+        reference_parts.append(pool.submit(reference_hashes, references))
 
     # One batch is filtered/tokenised in a worker thread (polars and numpy release the GIL) while the
     # main thread parses and validates the next one; results are recorded in input order.
@@ -202,12 +205,13 @@ def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callab
             record(pending[0], pending[1].result())
         if batch:
             record(batch, batch_fn(batch))
+        reference_hash = np.concatenate([np.zeros(0, np.uint64)] + [f.result() for f in reference_parts])
     enc = _concat_encoded(parts)
     return Ingested(
         ids,
         domains,
         np.array(has_ref, dtype=bool),
-        reference_hashes(references),
+        reference_hash,
         enc,
         filtered,
         bad_rows,
