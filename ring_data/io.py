@@ -33,7 +33,7 @@ try:  # orjson is 5-10x faster on the hot path; the stdlib gives identical resul
         return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
 
     _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
-except ImportError:  # pragma: no cover - orjson ships with the data extra's dependencies
+except ImportError:  # orjson is in the data extra; the stdlib path must give the same errors
 
     def _loads(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"))
@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - orjson ships with the data extra's dep
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=False).encode("utf-8")
 
-    _JSONError = (json.JSONDecodeError,)
+    _JSONError = (json.JSONDecodeError, UnicodeDecodeError)
 
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
