@@ -213,8 +213,9 @@ def flat_ngram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int, *, with_pos
         return (*empty, np.empty(0, np.int64)) if with_positions else empty
     acc = np.zeros(total, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for j in range(n):
-            acc = acc * _P + flat[j : j + total]
+        for j in range(n):  # in place: no temporaries of the full length per step
+            acc *= _P
+            acc += flat[j : j + total]
     lengths = np.diff(offsets)
     doc = np.repeat(np.arange(len(lengths)), lengths)[:total]
     local = np.arange(total) - offsets[:-1][doc]
