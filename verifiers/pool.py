@@ -20,6 +20,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -67,13 +68,16 @@ def _limit_memory() -> None:
         pass
 
 
-def _worker_main(conn: Connection) -> None:
+def _worker_main(conn: Connection, parent_pid: int) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     _limit_memory()
     while True:
         try:
+            while not conn.poll(1.0):
+                if os.getppid() != parent_pid:  # the parent died without closing the pipe: leave too
+                    return
             task = conn.recv()
         except (EOFError, OSError):
             return
@@ -90,7 +94,10 @@ def _worker_main(conn: Connection) -> None:
 class _Worker:
     def __init__(self, ctx: Any) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="verifiers-worker")
+        _PARENT_ENDS.add(self.conn)
+        self.proc = ctx.Process(
+            target=_worker_main, args=(child, os.getpid()), daemon=True, name="verifiers-worker"
+        )
         self.proc.start()
         child.close()
         self.generation = registry.generation()
@@ -123,12 +130,9 @@ class Pool:
         self.idle: list[_Worker] = []
         self.max_idle = _MAX_IDLE  # grows to the largest batch width asked for, so no re-fork per call
         self.lock = threading.Lock()
-        self.pid = os.getpid()
 
     def _acquire(self) -> _Worker:
         with self.lock:
-            if self.pid != os.getpid():  # we are a forked child: the parent's workers are not ours
-                self.idle, self.pid = [], os.getpid()
             gen = registry.generation()
             while self.idle:
                 w = self.idle.pop()
@@ -231,7 +235,26 @@ def _send_failure(e: Exception) -> VerifyResult:
 
 
 _POOL: Pool | None = None
+_PARENT_ENDS: weakref.WeakSet[Connection] = weakref.WeakSet()
 _POOL_LOCK = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (a DataLoader worker, one of our workers) the parent's pool is not ours, and its
+    locks may have been held by a thread that does not exist here: start from nothing."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+    # close inherited parent ends of worker pipes: a worker sees EOF (and exits) only when no process
+    # holds a copy of its parent end
+    for c in list(_PARENT_ENDS):
+        try:
+            c.close()
+        except OSError:
+            pass
+    _PARENT_ENDS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def get_pool() -> Pool:

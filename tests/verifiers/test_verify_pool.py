@@ -119,3 +119,37 @@ def test_memory_hog_is_stopped_by_the_worker_memory_cap():
     assert r.status in (Status.WRONG, Status.ERROR) and "memory" in r.reason
     assert time.monotonic() - t < 10
     assert verify("\\boxed{2}", "2", "math").correct
+
+
+def test_verify_works_in_a_forked_child_of_a_process_that_used_the_pool():
+    assert verify("\\boxed{1}", "1", "math").correct  # the parent has a warm pool
+    pid = os.fork()
+    if pid == 0:
+        ok = (
+            verify("\\boxed{2}", "2", "math").correct
+            and verify_batch([("1", "1", "test_pool_die")])[0].correct
+        )
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_workers_exit_when_their_parent_is_killed():
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal\n"
+        "from verifiers import verify_batch\n"
+        "from verifiers.pool import get_pool\n"
+        "verify_batch([('\\\\boxed{1}', '1', 'math')] * 4, workers=2)\n"
+        "print(' '.join(str(w.proc.pid) for w in get_pool().idle), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    pids = [int(x) for x in p.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in pids):
+        time.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
