@@ -9,12 +9,15 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 import sandbox
 from sandbox import run_code
+
+REPO = Path(__file__).resolve().parents[2]  # the checkout under test
 
 SECRET = "sk-ring-test-secret-4242"
 needs_namespaces = pytest.mark.skipif(
@@ -95,17 +98,18 @@ def test_output_flood_is_capped():
 @needs_namespaces
 def test_writes_outside_scratch_fail_and_nothing_reaches_the_host(tmp_path):
     target = tmp_path / "pwned"
+    beside_repo = REPO.parent / "pwned"  # the checkout's parent: writable on the host, never in the box
     os.chmod(tmp_path, 0o777)
     code = (
         "import os\n"
-        f"for p in ['/usr/pwned', '/etc/pwned', '/pwned', {str(target)!r}, '/work/pwned', '/root/pwned']:\n"
+        f"for p in ['/usr/pwned', '/etc/pwned', '/pwned', {str(target)!r}, {str(beside_repo)!r}, '/root/pwned']:\n"
         "    try:\n        open(p, 'w').write('x'); print('WROTE', p)\n"
         "    except OSError as e: print('denied', p, e.errno)\n"
         "open('ok.txt', 'w').write('scratch is writable'); print(open('ok.txt').read())\n"
     )
     r = run_code(code, "python")
     assert r.status == "ok" and "WROTE" not in r.stdout and "scratch is writable" in r.stdout
-    assert not target.exists() and not os.path.exists("/usr/pwned") and not os.path.exists("/work/pwned")
+    assert not target.exists() and not os.path.exists("/usr/pwned") and not beside_repo.exists()
 
 
 def test_host_secrets_never_reach_the_program(monkeypatch):
@@ -117,7 +121,7 @@ def test_host_secrets_never_reach_the_program(monkeypatch):
         "for f in glob.glob('/proc/*/environ'):\n"
         "    try: print(open(f, 'rb').read())\n"
         "    except OSError: pass\n"
-        "for f in ['/root/.bash_history', '/etc/shadow', '/work/main/.git/config']:\n"
+        f"for f in ['/root/.bash_history', '/etc/shadow', {str(REPO / '.git' / 'config')!r}]:\n"
         "    try: print(open(f).read()[:100])\n"
         "    except OSError as e: print('no', f)\n"
     )
