@@ -102,7 +102,7 @@ def test_writes_outside_scratch_fail_and_nothing_reaches_the_host(tmp_path):
     os.chmod(tmp_path, 0o777)
     code = (
         "import os\n"
-        f"for p in ['/usr/pwned', '/etc/pwned', '/pwned', {str(target)!r}, {str(beside_repo)!r}, '/root/pwned']:\n"
+        f"for p in ['/usr/pwned', '/etc/pwned', '/pwned', {str(target)!r}, {str(beside_repo)!r}, {str(Path.home() / 'pwned')!r}]:\n"
         "    try:\n        open(p, 'w').write('x'); print('WROTE', p)\n"
         "    except OSError as e: print('denied', p, e.errno)\n"
         "open('ok.txt', 'w').write('scratch is writable'); print(open('ok.txt').read())\n"
@@ -121,7 +121,7 @@ def test_host_secrets_never_reach_the_program(monkeypatch):
         "for f in glob.glob('/proc/*/environ'):\n"
         "    try: print(open(f, 'rb').read())\n"
         "    except OSError: pass\n"
-        f"for f in ['/root/.bash_history', '/etc/shadow', {str(REPO / '.git' / 'config')!r}]:\n"
+        f"for f in [{str(Path.home() / '.bash_history')!r}, '/etc/shadow', {str(REPO / '.git' / 'config')!r}]:\n"
         "    try: print(open(f).read()[:100])\n"
         "    except OSError as e: print('no', f)\n"
     )
