@@ -98,7 +98,7 @@ def test_output_flood_is_capped():
 @needs_namespaces
 def test_writes_outside_scratch_fail_and_nothing_reaches_the_host(tmp_path):
     target = tmp_path / "pwned"
-    beside_repo = REPO.parent / "pwned"  # the checkout's parent: writable on the host, never in the box
+    beside_repo = REPO / "pwned"  # inside the checkout: writable on the host, absent from the box
     os.chmod(tmp_path, 0o777)
     code = (
         "import os\n"
