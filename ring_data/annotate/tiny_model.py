@@ -19,6 +19,33 @@ CHAT_TEMPLATE = (
 SPECIALS = ["<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
+def train_bpe_tokenizer(
+    texts: Sequence[str], vocab_size: int, *, specials: Sequence[str], split_digits: bool = False
+):
+    """Byte-level BPE trained on ``texts`` with ``tokenizers``, wrapped in ``PreTrainedTokenizerFast``
+    (pad = ``specials[0]``, eos = ``specials[1]``). ``split_digits`` makes every digit its own token,
+    which is what lets a tiny model learn arithmetic. Shared with ``ring_train.models.tiny``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.BPE())
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
+    )
+    raw.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(specials),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    raw.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=raw, pad_token=specials[0], eos_token=specials[1])
+
+
 def build_tiny_model(
     out_dir: str | Path,
     *,
@@ -35,25 +62,12 @@ def build_tiny_model(
     trained on ``train_pairs`` (user text -> response, chat template applied, loss on the response)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     out_dir = Path(out_dir)
     torch.manual_seed(seed)
-    raw = Tokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    raw.decoder = decoders.ByteLevel()
     texts = list(corpus) + [t for pair in train_pairs for t in pair]
-    raw.train_from_iterator(
-        texts or ["hello world"],
-        trainers.BpeTrainer(
-            vocab_size=vocab_size,
-            special_tokens=SPECIALS,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<|pad|>", eos_token="<|endoftext|>")
+    tok = train_bpe_tokenizer(texts or ["hello world"], vocab_size, specials=SPECIALS)
     tok.chat_template = CHAT_TEMPLATE
     config = Qwen2Config(
         vocab_size=len(tok),

@@ -27,24 +27,11 @@ TINY_DEFAULTS = {
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 384):
-    """Byte-level BPE trained on ``texts``; returns a ``PreTrainedTokenizerFast``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    """Byte-level BPE trained on ``texts``, one token per digit (arithmetic is learnable when numbers are
+    not merged arbitrarily); returns a ``PreTrainedTokenizerFast``."""
+    from ring_data.annotate.tiny_model import train_bpe_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    # one token per digit: arithmetic is learnable when numbers are not merged arbitrarily
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[PAD, EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD)
+    return train_bpe_tokenizer(list(texts), vocab_size, specials=[PAD, EOS], split_digits=True)
 
 
 def build_tiny_model(tokenizer, seed: int = 0, **overrides):
