@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -62,13 +63,20 @@ def _clusters_from_pairs(n: int, pairs, ids: list[str]) -> tuple[list[list[str]]
     return [[ids[m] for m in members] for members in groups.values()], removed
 
 
-def run_ring_data(inp: Path, work: Path) -> list[list[str]]:
-    from ring_data.clean.corpus import clusters_from_rejects
-    from ring_data.clean.pipeline import clean
-    from ring_data.io import read_rows
+def run_ring_data(inp: Path, work: Path):
+    from cli.ring_data import main as ring_data
 
-    clean(inp, work / "out.jsonl", keep_work=False)
-    return clusters_from_rejects(list(read_rows(work / "out.rejects.jsonl")))
+    # the command a user runs (it also applies the allocator settings of a data process)
+    if ring_data(["clean", str(inp), "-o", str(work / "out.jsonl"), "--no-resume"]) != 0:
+        raise RuntimeError("ring-data clean failed")
+
+    def clusters() -> list[list[str]]:  # for scoring only, after the clock stops
+        from ring_data.clean.corpus import clusters_from_rejects
+        from ring_data.io import read_rows
+
+        return clusters_from_rejects(list(read_rows(work / "out.rejects.jsonl")))
+
+    return clusters
 
 
 def run_datasketch(inp: Path, work: Path) -> list[list[str]]:
@@ -100,7 +108,7 @@ def run_rensa(inp: Path, work: Path) -> list[list[str]]:
     return clusters
 
 
-def run_datatrove(inp: Path, work: Path) -> list[list[str]]:
+def run_datatrove(inp: Path, work: Path):
     import datatrove.utils.hashes.xxhash as dt_xxhash
     import xxhash
     from datatrove.executor import LocalPipelineExecutor
@@ -165,6 +173,10 @@ def run_datatrove(inp: Path, work: Path) -> list[list[str]]:
         tasks=1,
         **{**common, "logging_dir": logs + "/4"},
     ).run()
+    return lambda: _datatrove_clusters(work)
+
+
+def _datatrove_clusters(work: Path) -> list[list[str]]:
     groups: dict[int, list[str]] = {}
     for folder in ("kept", "removed"):
         for f in (work / folder).glob("*.jsonl"):
@@ -186,7 +198,9 @@ RUNNERS = {
 
 # ---- the harness ------------------------------------------------------------------------------------
 def measure(system: str, inp: Path, work: Path) -> dict:
-    """Run one system in a child process; wall time and peak RSS of its whole process tree."""
+    """Run one system in a child process; wall time (from starting the process to the system's kept
+    rows being written: reading its clusters back for scoring is not timed) and peak RSS of its whole
+    process tree."""
     import psutil
 
     work.mkdir(parents=True, exist_ok=True)
@@ -195,17 +209,27 @@ def measure(system: str, inp: Path, work: Path) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
-    peak = 0
+    peak, wall = 0, None
+
+    def wait_done() -> None:  # the child prints DONE when its kept rows are written
+        nonlocal wall
+        for line in proc.stdout:
+            if line.strip() == "DONE" and wall is None:
+                wall = time.perf_counter() - t0
+
+    reader = threading.Thread(target=wait_done, daemon=True)
+    reader.start()
     while proc.poll() is None:
         try:
-            rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
-            peak = max(peak, rss)
+            if wall is None:
+                rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
+                peak = max(peak, rss)
         except psutil.Error:
             pass
         time.sleep(0.05)
-    wall = time.perf_counter() - t0
-    out, err = proc.communicate()
-    if proc.returncode != 0:
+    reader.join()
+    err = proc.stderr.read()
+    if proc.returncode != 0 or wall is None:
         raise RuntimeError(f"{system} failed:\n{err[-3000:]}")
     return {"system": system, "seconds": wall, "peak_mib": peak / 2**20, "clusters": work / "clusters.json"}
 
@@ -222,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args._child:
         clusters = RUNNERS[args._child](args._input, args._work)
+        print("DONE", flush=True)
+        clusters = clusters() if callable(clusters) else clusters
         (args._work / "clusters.json").write_text(json.dumps(clusters))
         return 0
 

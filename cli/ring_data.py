@@ -21,6 +21,9 @@ VERBS = [
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ring_data.runtime import tune_allocator_for_batch_work
+
+    tune_allocator_for_batch_work()  # before polars loads (see there)
     return _main("ring-data", __doc__.splitlines()[0].split(": ", 1)[1], VERBS, argv)
 
 

@@ -19,7 +19,14 @@ class BadInputError(UserError):
         self.message = message
         super().__init__(str(self))
 
+    def __reduce__(self):  # keyword-only fields: default pickling would lose them (worker processes)
+        return _rebuild_bad_input, (self.path, self.message, self.line, self.field)
+
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         what = f"field '{self.field}': " if self.field else ""
         return f"{where}: {what}{self.message}"
+
+
+def _rebuild_bad_input(path: str, message: str, line: int | None, field: str | None) -> BadInputError:
+    return BadInputError(path, message, line=line, field=field)

@@ -17,17 +17,17 @@ import gzip
 import json
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError, UserError
-from .rows import normalize_row
+from .rows import is_normal, normalize_row
 
 try:  # orjson is 5-10x faster on the hot path; the stdlib gives identical results
     import orjson
 
-    def _loads(raw: bytes) -> Any:
-        return orjson.loads(raw)
+    _loads = orjson.loads
 
     def _dumps(obj: Any) -> bytes:
         return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
@@ -98,6 +98,78 @@ def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+# ---- byte ranges of JSONL files (parallel readers) -------------------------------------------------
+@dataclass(frozen=True)
+class Segment:
+    """The lines of a plain (uncompressed) JSONL file that start at a byte offset in ``[start, end)``;
+    ``end=None`` reads to the end. Several processes can read disjoint segments of one file and
+    together see every line exactly once, with the right line numbers in their errors."""
+
+    path: Path
+    start: int = 0
+    end: int | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None
+
+
+def splittable(path: Path) -> bool:
+    """Can ``path`` be read in byte ranges? Plain JSONL only (not gzip, not a JSON array)."""
+    name = path.name.lower()
+    if not name.endswith((".jsonl", ".ndjson", ".json")) or not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        return not fh.read(256).lstrip().startswith(b"[")
+
+
+def split_segments(
+    paths: list[Path], parts: int, min_bytes: int, head_start: int = 0
+) -> list[list[Segment | Path]]:
+    """Cut the byte stream of ``paths`` (in order) into at most ``parts`` contiguous shards, each at
+    least ``min_bytes``: the first ``head_start`` bytes bigger than the others (it is read by a
+    process that need not start up), the rest of equal size. Splittable files may be cut inside;
+    other files (gzip, Parquet, datasets dirs) go whole to one shard. Order is kept: concatenating the
+    shards' rows gives the rows of reading ``paths`` one after another."""
+    sizes = [_size(p) for p in paths]
+    total = sum(sizes)
+    parts = max(1, min(parts, total // max(min_bytes, 1)))
+    if parts < 2:
+        return [list(paths)]
+    head_start = min(head_start, total // 2)
+    share = (total - head_start) / parts
+    cuts = [head_start + share * (i + 1) for i in range(parts - 1)]  # global byte offsets
+    shards: list[list[Segment | Path]] = [[]]
+    offset = 0  # global offset of the current file's first byte
+    for path, size in zip(paths, sizes):
+        if not splittable(path):
+            shards[-1].append(path)
+            offset += size
+            while cuts and cuts[0] <= offset:  # a cut inside a file that cannot be split: at its end
+                cuts.pop(0)
+                shards.append([])
+            continue
+        start = 0
+        while start < size:
+            end = size
+            if cuts and offset + size > cuts[0]:
+                end = max(start + 1, int(cuts.pop(0)) - offset)
+            shards[-1].append(Segment(path, start, None if end >= size else end))
+            start = end
+            if end < size or (cuts and cuts[0] <= offset + size):
+                shards.append([])
+                if end >= size:
+                    cuts.pop(0)
+        offset += size
+    return [s for s in shards if s]
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
 
 
 # ---- column mapping ---------------------------------------------------------------------------------
@@ -172,50 +244,85 @@ def apply_mapping(
 
 # ---- reading ---------------------------------------------------------------------------------------
 def read_rows(
-    paths: str | Path | Iterable[str | Path],
+    paths: str | Path | Segment | Iterable[str | Path | Segment],
     *,
     mapping: dict[str, str] | None = None,
     on_bad_row: str = "raise",
     bad_rows: list[dict[str, Any]] | None = None,
     defaults: dict[str, Any] | None = None,
+    with_raw: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Stream validated rows from one or more files (format from each path).
 
     ``mapping`` renames input columns (see :func:`parse_mapping`); ``defaults`` fills fields the input
     lacks (e.g. ``{"domain": "math"}``). ``on_bad_row="reject"`` sends unreadable rows to ``bad_rows``
-    (reason ``bad_row``, evidence = the one-line error) instead of raising.
+    (reason ``bad_row``, evidence = the one-line error) instead of raising. A :class:`Segment` reads
+    only its byte range of a JSONL file. ``with_raw=True`` yields ``(row, line)`` pairs, ``line``
+    being the input's JSON line when the row is exactly that line's object (no mapping, defaults or
+    filled-in fields; a writer can copy it instead of encoding the row again), else ``None``.
     """
     if on_bad_row not in ("raise", "reject"):
         raise UserError(f"on_bad_row must be 'raise' or 'reject', got {on_bad_row!r}")
-    for path in expand_paths(paths):
+    if isinstance(paths, str | Path | Segment):
+        paths = [paths]
+    for item in paths:
+        for path in [item] if isinstance(item, Segment) else expand_paths(item):
+            yield from _read_one(path, mapping, on_bad_row, bad_rows, defaults, with_raw)
+
+
+def _read_one(
+    item: Path | Segment,
+    mapping: dict[str, str] | None,
+    on_bad_row: str,
+    bad_rows: list[dict[str, Any]] | None,
+    defaults: dict[str, Any] | None,
+    with_raw: bool = False,
+) -> Iterator[Any]:
+    if isinstance(item, Segment):
+        path, records = item.path, _jsonl_records(item.path, item.start, item.end)
+        partial = not item.whole
+    else:
+        path, partial = item, False
         fmt = detect_format(path)
         records = {"jsonl": _jsonl_records, "parquet": _parquet_records, "hf": _hf_records}[fmt](path)
-        source = path.name
-        seen = 0
-        for where, obj, raw, err in records:
-            seen += 1
-            if err is None:
-                try:
-                    obj = apply_mapping(obj, mapping or {}, path=path, line=where)
-                    if defaults and isinstance(obj, dict):
-                        obj = {**{k: v for k, v in defaults.items() if obj.get(k) is None}, **obj}
-                    yield normalize_row(obj, path=path, line=where, default_source=source)
-                    continue
-                except BadInputError as e:
-                    err = e
-            if on_bad_row == "raise":
-                raise err
-            if bad_rows is not None:
-                bad_rows.append(
-                    {
-                        "raw": raw if raw is not None else _safe_text(obj),
-                        "source": source,
-                        "reason": "bad_row",
-                        "evidence": {"error": str(err), "file": str(path), "line": where, "field": err.field},
-                    }
-                )
-        if seen == 0:
-            raise BadInputError(path, "empty file: no rows")
+    source = path.name
+    seen = 0
+    for where, obj, raw, err in records:
+        seen += 1
+        if err is None:
+            try:
+                unchanged = isinstance(raw, bytes) and not mapping
+                if mapping:
+                    obj = apply_mapping(obj, mapping, path=path, line=where)
+                if defaults and isinstance(obj, dict):
+                    missing = {k: v for k, v in defaults.items() if obj.get(k) is None}
+                    if missing:
+                        obj, unchanged = {**missing, **obj}, False
+                unchanged = unchanged and isinstance(obj, dict) and is_normal(obj)
+                # the decoded object is ours: fill it in place (no copy per row)
+                row = normalize_row(obj, path=path, line=where, default_source=source, copy=False)
+            except BadInputError as e:
+                err = e
+            else:
+                if with_raw:
+                    yield row, (raw if raw.endswith(b"\n") else raw + b"\n") if unchanged else None
+                else:
+                    yield row
+                continue
+            raw = None
+        if on_bad_row == "raise":
+            raise err
+        if bad_rows is not None:
+            bad_rows.append(
+                {
+                    "raw": raw if raw is not None else _safe_text(obj),
+                    "source": source,
+                    "reason": "bad_row",
+                    "evidence": {"error": str(err), "file": str(path), "line": where, "field": err.field},
+                }
+            )
+    if seen == 0 and not partial:  # a byte range may hold only the tail of a long line
+        raise BadInputError(path, "empty file: no rows")
 
 
 def _safe_text(obj: Any) -> str:
@@ -225,10 +332,10 @@ def _safe_text(obj: Any) -> str:
         return repr(obj)
 
 
-Record = tuple[int, Any, str | None, BadInputError | None]
+Record = tuple[int, Any, bytes | str | None, BadInputError | None]  # raw: the line, or its text on errors
 
 
-def _jsonl_records(path: Path) -> Iterator[Record]:
+def _jsonl_records(path: Path, start: int = 0, end: int | None = None) -> Iterator[Record]:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         fh = opener(path, "rb")
@@ -239,13 +346,23 @@ def _jsonl_records(path: Path) -> Iterator[Record]:
         if path.name.lower().endswith((".json", ".json.gz")) and head.lstrip().startswith(b"["):
             yield from _json_array_records(path, fh.read())
             return
+        first_line = 1
+        if start:  # the first line that starts at or after `start`, numbered as in the whole file
+            fh.seek(start - 1)
+            fh.readline()
+            first_line = _count_newlines(path, fh.tell()) + 1
+        pos, stop = fh.tell(), float("inf") if end is None else end
+        loads = _loads
         try:
-            for lineno, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
+            for lineno, raw in enumerate(fh, start=first_line):
+                if pos >= stop:
+                    break
+                pos += len(raw)
                 try:
-                    yield lineno, _loads(raw), None, None
+                    yield lineno, loads(raw), raw, None
                 except _JSONError as e:
+                    if not raw.strip():  # blank lines are allowed (and rare: parse first)
+                        continue
                     try:
                         raw.decode("utf-8")
                     except UnicodeDecodeError:
@@ -260,6 +377,18 @@ def _jsonl_records(path: Path) -> Iterator[Record]:
                     )
         except (OSError, EOFError) as e:  # truncated gzip
             raise BadInputError(path, f"cannot read: {e}") from None
+
+
+def _count_newlines(path: Path, upto: int, chunk: int = 1 << 24) -> int:
+    n = 0
+    with path.open("rb") as fh:
+        while upto > 0:
+            block = fh.read(min(chunk, upto))
+            if not block:
+                break
+            n += block.count(b"\n")
+            upto -= len(block)
+    return n
 
 
 def _json_array_records(path: Path, data: bytes) -> Iterator[Record]:
@@ -352,6 +481,13 @@ class RowWriter:
             raise ValueError("write_raw needs a JSONL output")
         self._fh.write(line if line.endswith(b"\n") else line + b"\n")
         self.count += 1
+
+    def write_raw_lines(self, lines: list[bytes]) -> None:
+        """Many rows that are already JSON lines, each ending in a newline (JSONL outputs only)."""
+        if self.format != "jsonl":
+            raise ValueError("write_raw_lines needs a JSONL output")
+        self._fh.write(b"".join(lines))
+        self.count += len(lines)
 
     def write_many(self, rows: Iterable[dict[str, Any]]) -> int:
         for row in rows:

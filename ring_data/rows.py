@@ -30,32 +30,56 @@ def content_id(domain: str, prompt: str, reference: Any) -> str:
 
 
 def normalize_row(
-    obj: Any, *, path: str | Path = "<rows>", line: int | None = None, default_source: str | None = None
+    obj: Any,
+    *,
+    path: str | Path = "<rows>",
+    line: int | None = None,
+    default_source: str | None = None,
+    copy: bool = True,
 ) -> dict[str, Any]:
-    """Check one decoded row and fill defaults (id, source, meta, reference). Raises BadInputError."""
+    """Check one decoded row and fill defaults (id, source, meta, reference). Raises BadInputError.
+    ``copy=False`` fills ``obj`` itself (for a dict the caller has just decoded and owns)."""
     if not isinstance(obj, dict):
         raise BadInputError(path, f"expected a JSON object, got {type(obj).__name__}", line=line)
-    for name in REQUIRED_FIELDS:
-        value = obj.get(name)
-        if value is None:
-            raise BadInputError(path, "missing required field", line=line, field=name)
-        if not isinstance(value, str):
-            raise BadInputError(path, f"must be a string, got {type(value).__name__}", line=line, field=name)
-    if "meta" in obj and obj["meta"] is not None and not isinstance(obj["meta"], dict):
+    prompt, domain, meta, row_id = obj.get("prompt"), obj.get("domain"), obj.get("meta"), obj.get("id")
+    if type(prompt) is not str or type(domain) is not str:  # the common case passes with one test
+        for name in REQUIRED_FIELDS:
+            value = obj.get(name)
+            if value is None:
+                raise BadInputError(path, "missing required field", line=line, field=name)
+            if not isinstance(value, str):
+                raise BadInputError(
+                    path, f"must be a string, got {type(value).__name__}", line=line, field=name
+                )
+    if meta is not None and not isinstance(meta, dict):
         raise BadInputError(path, "must be an object", line=line, field="meta")
-    if obj.get("id") is not None and not isinstance(obj["id"], str | int):
+    if row_id is not None and not isinstance(row_id, str | int):
         raise BadInputError(path, "must be a string", line=line, field="id")
-    row = dict(obj)
-    row.setdefault("reference", None)
-    if row.get("id") is None or row.get("id") == "":
-        row["id"] = content_id(row["domain"], row["prompt"], row["reference"])
-    else:
-        row["id"] = str(row["id"])
+    row = dict(obj) if copy else obj
+    if "reference" not in row:
+        row["reference"] = None
+    if row_id is None or row_id == "":
+        row["id"] = content_id(domain, prompt, row["reference"])
+    elif type(row_id) is not str:
+        row["id"] = str(row_id)
     if not row.get("source"):
         row["source"] = default_source if default_source is not None else Path(str(path)).name
-    if row.get("meta") is None:
+    if meta is None:
         row["meta"] = {}
     return row
+
+
+def is_normal(row: dict[str, Any]) -> bool:
+    """Would :func:`normalize_row` return this valid row unchanged (all defaults already present)?"""
+    row_id, source = row.get("id"), row.get("source")
+    return (
+        type(row_id) is str
+        and row_id != ""
+        and "reference" in row
+        and type(source) is str
+        and source != ""
+        and row.get("meta") is not None
+    )
 
 
 def read_jsonl(

@@ -17,14 +17,22 @@ def progress(
 ) -> Iterator[T]:
     """Wrap ``items`` in a tqdm bar on stderr (rate shown); silent when stderr is not a terminal and
     RING_PROGRESS is not set, so logs and CI output stay readable."""
+    yield from _tqdm(items, total=total, desc=desc, unit=unit)
+
+
+def bar(*, total: int | None = None, desc: str = "", unit: str = "it"):
+    """A tqdm bar to update by hand (work that is not one iterable, e.g. rows read by several
+    processes); shown under the same rule as :func:`progress`."""
+    return _tqdm(None, total=total, desc=desc, unit=unit)
+
+
+def _tqdm(items, **kwargs):
     import os
 
     from tqdm import tqdm
 
     disable = not (sys.stderr.isatty() or os.environ.get("RING_PROGRESS"))
-    yield from tqdm(
-        items, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True, mininterval=0.5
-    )
+    return tqdm(items, disable=disable, dynamic_ncols=True, mininterval=0.5, **kwargs)
 
 
 def stats_path_for(output: str | Path) -> Path:
@@ -41,3 +49,38 @@ def write_stats(output: str | Path, stats: dict[str, Any]) -> Path:
     payload = {"written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **stats}
     path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
     return path
+
+
+# ---- allocator settings for batch data processes -------------------------------------------------------
+# Cleaning allocates and frees arrays of tens of MB many times. By default glibc gives them back to
+# the kernel at once (munmap / heap trim) and polars' jemalloc purges its free pages; the next batch
+# then faults the same memory in again: ~400k page faults and a quarter of the CPU time of a 200k-row
+# ingest. Keeping freed memory in the process cuts that by half; the cost is that RSS stays near its
+# peak until the process exits, so only processes that exist to process data opt in.
+JEMALLOC_ENV = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}  # read once, when polars loads
+GLIBC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
+def tune_allocator_for_batch_work() -> bool:
+    """Apply the settings above to this process (glibc now; jemalloc only if polars is not loaded yet).
+    Call it at the start of a command-line process, never from library code. Returns whether glibc
+    took the settings."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    if "polars" not in sys.modules:
+        for key, value in JEMALLOC_ENV.items():
+            os.environ.setdefault(key, value)
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+        return bool(
+            libc.mallopt(m_mmap_threshold, int(GLIBC_ENV["MALLOC_MMAP_THRESHOLD_"]))
+            and libc.mallopt(m_trim_threshold, int(GLIBC_ENV["MALLOC_TRIM_THRESHOLD_"]))
+        )
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False

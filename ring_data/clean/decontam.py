@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from .normalize import NORMALIZER_VERSION, Encoded, encode, flat_ngram_hashes
+from .normalize import NORMALIZER_VERSION, Encoded, encode, flat_ngram_hashes, rolling_ngram_hashes
 
 INDEX_DIR = Path(__file__).with_name("indexes")
 
@@ -183,6 +183,20 @@ def _guess_prompt_column(path: Path) -> dict[str, str]:
     return {}
 
 
+def ngrams_passing(
+    flat: np.ndarray, offsets: np.ndarray, n: int, bitmap: np.ndarray, mask: np.uint64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The n-grams of many documents (as :func:`flat_ngram_hashes` with positions) whose hash sets
+    ``bitmap[hash & mask]``: the bitmap is tested on every window first, so the per-n-gram document
+    and position arrays are built for the few survivors only."""
+    hashes = rolling_ngram_hashes(flat, n)
+    hit = np.flatnonzero(bitmap[(hashes & mask).astype(np.int64)])
+    doc = np.searchsorted(offsets, hit, side="right") - 1
+    at = hit - offsets[doc]
+    inside = at <= np.diff(offsets)[doc] - n  # windows that cross into the next document are not n-grams
+    return hashes[hit[inside]], doc[inside], at[inside]
+
+
 @dataclass
 class Hit:
     benchmark: str
@@ -219,13 +233,13 @@ def find_contamination(
     for index in indexes:
         groups.setdefault(index.n, []).append(index)
     for n, group in groups.items():
-        hashes, doc, pos_in_doc = flat_ngram_hashes(dl_flat, dl_offsets, n, with_positions=True)
         # a bitmap of every index's hashes drops ~99% of the row n-grams before the binary searches
         mask = np.uint64((1 << 22) - 1)
         bitmap = np.zeros(1 << 22, dtype=bool)
         for index in group:
             bitmap[(index.ngram_hash & mask).astype(np.int64)] = True
-        keep = active[doc] & bitmap[(hashes & mask).astype(np.int64)]
+        hashes, doc, pos_in_doc = ngrams_passing(dl_flat, dl_offsets, n, bitmap, mask)
+        keep = active[doc]
         hashes, doc, pos_in_doc = hashes[keep], doc[keep], pos_in_doc[keep]
         doc_ngrams = np.maximum(np.diff(dl_offsets) - n + 1, 0)
         for index in group:

@@ -59,6 +59,13 @@ class Features:
         """Exact Jaccard of the feature sets of many ``(a, b)`` document pairs at once (same float as
         :func:`jaccard` on :meth:`set_of`): each document's set is one row of a sparse 0/1 matrix,
         and a pair's intersection is the elementwise product of its two rows (merged in C)."""
+        workers = _threads(len(pairs) // 20_000)
+        if workers > 1:  # scipy's sparse kernels release the GIL: halves in two threads take half the time
+            with ThreadPoolExecutor(workers) as pool:
+                return np.concatenate(list(pool.map(self._pair_jaccard, np.array_split(pairs, workers))))
+        return self._pair_jaccard(pairs, chunk)
+
+    def _pair_jaccard(self, pairs: np.ndarray, chunk: int = 200_000) -> np.ndarray:
         from scipy import sparse
 
         out = np.empty(len(pairs), dtype=np.float64)
@@ -166,6 +173,12 @@ def signatures(
     return sig
 
 
+def import_scipy() -> None:
+    """Import what the exact-Jaccard check and the components need (a caller may do it early, in a thread)."""
+    import scipy.sparse  # noqa: F401
+    import scipy.sparse.csgraph  # noqa: F401
+
+
 def _threads(tasks: int) -> int:
     return max(1, min(os.cpu_count() or 1, 4, tasks))
 
@@ -234,6 +247,38 @@ def candidate_pairs(
     code = np.sort(p[:, 0] * np.int64(n_docs) + p[:, 1])  # sort + diff beats np.unique's hashing here
     code = code[np.concatenate([[True], code[1:] != code[:-1]])]
     return np.stack([code // n_docs, code % n_docs], axis=1)
+
+
+class PairSimilarities:
+    """Exact Jaccard of document pairs: the precomputed values of ``known`` pairs (sorted ``(i, j)``,
+    i < j) looked up, any other pair computed on demand."""
+
+    def __init__(self, feats: Features, known: np.ndarray, sims: np.ndarray):
+        self.feats, self.n = feats, np.int64(len(feats.uni_offsets) - 1)
+        self.codes = known[:, 0] * self.n + known[:, 1]
+        self.sims = sims
+
+    def get(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        code = lo * self.n + hi
+        pos = np.searchsorted(self.codes, code).clip(0, max(len(self.codes) - 1, 0))
+        found = (self.codes[pos] == code) if len(self.codes) else np.zeros(len(code), dtype=bool)
+        out = np.where(found, self.sims[pos] if len(self.codes) else 0.0, 0.0)
+        if not found.all():
+            missing = np.flatnonzero(~found)
+            out[missing] = self.feats.pair_jaccard(np.stack([lo[missing], hi[missing]], axis=1))
+        return out
+
+
+def components(n: int, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of ``n`` nodes: a label per node, and the nodes that have an edge."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    linked = np.unique(edges) if len(edges) else np.empty(0, dtype=np.int64)
+    return label, linked
 
 
 def jaccard(a: set, b: set) -> float:

@@ -60,12 +60,14 @@ _TOKEN = (
 )
 
 
-def token_expr(text: pl.Expr) -> pl.Expr:
-    """Polars expression: text -> list of normalised tokens (runs in Rust, on all cores)."""
+def token_expr(text: pl.Expr, *, nfkc: bool = True) -> pl.Expr:
+    """Polars expression: text -> list of normalised tokens (runs in Rust, on all cores). ``nfkc=False``
+    is for text already in NFKC (every ASCII string is)."""
     thousands = r"(\d),(\d{3})\b"
+    if nfkc:
+        text = text.str.normalize("NFKC")
     return (
-        text.str.normalize("NFKC")
-        .str.to_lowercase()
+        text.str.to_lowercase()
         .str.replace_all(r"\\(?:" + "|".join(_DROP_COMMANDS) + r")\b", " ")
         .str.replace_all(r"\\[,;:! ]|\\[()\[\]]|\{,\}|~", " ")
         .str.replace_all(r"\\[dt]frac", r"\\frac")
@@ -83,22 +85,25 @@ VERBATIM_DOMAINS = frozenset({"maze", "sudoku", "arc", "countdown", "knights_kna
 
 def token_lists(texts: list[str] | pl.Series, verbatim: list[bool] | None = None) -> pl.Series:
     """Normalised tokens of many texts (a list[str] Series); ``verbatim`` rows are split on whitespace."""
+    texts = texts.to_list() if isinstance(texts, pl.Series) else texts
+    verbatim = verbatim if verbatim is not None else [False] * len(texts)
+    # Rows are split three ways so each runs only its own expression (polars evaluates both sides of
+    # a when/then): verbatim, ASCII (NFKC, the costliest step, is a no-op there), the rest.
+    kind = [0 if v else 1 if t is None or t.isascii() else 2 for t, v in zip(texts, verbatim)]
     frame = pl.DataFrame(
-        {
-            "text": pl.Series(texts, dtype=pl.String),
-            "verbatim": pl.Series(
-                verbatim if verbatim is not None else [False] * len(texts), dtype=pl.Boolean
-            ),
-        }
-    )
+        {"text": pl.Series(texts, dtype=pl.String), "kind": pl.Series(kind, dtype=pl.UInt8)}
+    ).with_row_index("_order")
     text = pl.col("text")
-    tokens = (
-        pl.when(pl.col("verbatim"))
-        .then(text.str.to_lowercase().str.extract_all(r"\S+"))
-        .otherwise(token_expr(text))
-        .fill_null([])
+    expressions = (
+        text.str.to_lowercase().str.extract_all(r"\S+"),
+        token_expr(text, nfkc=False),
+        token_expr(text),
     )
-    return frame.lazy().select(tokens=tokens).collect(engine="streaming")["tokens"]  # parallel morsels
+    parts = [
+        frame.lazy().filter(pl.col("kind") == k).select("_order", tokens=expr.fill_null([]))
+        for k, expr in enumerate(expressions)
+    ]
+    return pl.concat(parts).sort("_order").collect(engine="streaming")["tokens"]  # parallel morsels
 
 
 def tokens(text: str, verbatim: bool = False) -> list[str]:
@@ -135,8 +140,7 @@ class Encoded:
     def digitless(self) -> tuple[np.ndarray, np.ndarray]:
         """Token hashes and offsets with number tokens removed."""
         keep = ~self.is_number
-        doc = np.repeat(np.arange(self.n_docs), np.diff(self.offsets))
-        counts = np.bincount(doc[keep], minlength=self.n_docs)
+        counts = _per_doc_counts(keep, self.offsets)
         return self.flat[keep], np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
@@ -144,22 +148,22 @@ def encode(texts: list[str] | pl.Series, verbatim: list[bool] | None = None) -> 
     """Tokenise and hash many texts at once (polars for the text work, xxh64 per distinct token)."""
     toks = token_lists(texts, verbatim)
     lengths = toks.list.len().to_numpy().astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    offsets = np.concatenate([[0]] + [np.cumsum(lengths)]).astype(np.int64)
     exploded = toks.explode().drop_nulls()
+    # hash and classify each distinct token once, then index: one pass over the exploded tokens
     distinct = exploded.unique()
-    flat = (
-        exploded.replace_strict(distinct, pl.Series(hash_strings(distinct.to_list())), return_dtype=pl.UInt64)
-        .to_numpy()
-        .astype(np.uint64)
+    which = exploded.replace_strict(distinct, pl.Series(np.arange(len(distinct))), return_dtype=pl.Int64)
+    which = which.to_numpy()
+    flat = hash_strings(distinct.to_list())[which] if len(distinct) else np.empty(0, np.uint64)
+    num_mask = (
+        distinct.str.contains(r"^\d").to_numpy().astype(bool)[which] if len(distinct) else np.empty(0, bool)
     )
-    num_mask = exploded.str.contains(r"^\d").to_numpy().astype(bool)
     enc = Encoded(flat, offsets, num_mask, *(np.empty(0, np.uint64),) * 2, np.empty(0, np.int64), np.empty(0))
     enc.exact_hash = sequence_hashes(flat, offsets)
     nodig_flat, nodig_offsets = enc.digitless()
     enc.digitless_hash = sequence_hashes(nodig_flat, nodig_offsets)
     enc.digitless_len = np.diff(nodig_offsets)
-    doc = np.repeat(np.arange(enc.n_docs), lengths)
-    num_counts = np.bincount(doc[num_mask], minlength=enc.n_docs)
+    num_counts = _per_doc_counts(num_mask, offsets)
     enc.numbers_hash = sequence_hashes(flat[num_mask], np.concatenate([[0], np.cumsum(num_counts)]))
     return enc
 
@@ -176,13 +180,20 @@ def sequence_hashes(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
             powers = np.cumprod(
                 np.concatenate([[1], np.full(max_len - 1, _P, dtype=np.uint64)]).astype(np.uint64)
             )
-            doc = np.repeat(np.arange(n_docs), lengths)
-            from_end = offsets[doc + 1] - 1 - np.arange(len(flat))
-            terms = flat.astype(np.uint64) * powers[from_end]
+            from_end = np.repeat(offsets[1:] - 1, lengths)  # each token's distance to its doc's end
+            from_end -= np.arange(len(flat))
+            terms = powers[from_end]
+            terms *= flat
             nonempty = np.flatnonzero(lengths > 0)
             out[nonempty] = np.add.reduceat(terms, offsets[nonempty])
     with np.errstate(over="ignore"):
         return mix64(out + lengths.astype(np.uint64))
+
+
+def _per_doc_counts(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """How many ``True`` of a per-token mask fall in each document."""
+    running = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    return running[offsets[1:]] - running[offsets[:-1]]
 
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -211,15 +222,25 @@ def flat_ngram_hashes(flat: np.ndarray, offsets: np.ndarray, n: int, *, with_pos
     if total <= 0:
         empty = (np.empty(0, np.uint64), np.empty(0, np.int64))
         return (*empty, np.empty(0, np.int64)) if with_positions else empty
-    acc = np.zeros(total, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(n):  # in place: no temporaries of the full length per step
-            acc *= _P
-            acc += flat[j : j + total]
+    hashes = rolling_ngram_hashes(flat, n)
     lengths = np.diff(offsets)
     doc = np.repeat(np.arange(len(lengths)), lengths)[:total]
     local = np.arange(total) - offsets[:-1][doc]
     inside = local <= lengths[doc] - n
     if with_positions:
-        return mix64(acc[inside]), doc[inside], local[inside]
-    return mix64(acc[inside]), doc[inside]
+        return hashes[inside], doc[inside], local[inside]
+    return hashes[inside], doc[inside]
+
+
+def rolling_ngram_hashes(flat: np.ndarray, n: int) -> np.ndarray:
+    """Hash of every window of ``n`` consecutive token hashes of ``flat`` (``len(flat) - n + 1`` of them,
+    including windows that span two documents; callers drop those)."""
+    total = len(flat) - n + 1
+    if total <= 0:
+        return np.empty(0, np.uint64)
+    acc = np.zeros(total, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):  # in place: no temporaries of the full length per step
+            acc *= _P
+            acc += flat[j : j + total]
+    return mix64(acc)

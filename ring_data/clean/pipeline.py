@@ -13,24 +13,26 @@ import hashlib
 import json
 import logging
 import shutil
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import UserError
-from ..io import RowWriter, _dumps, _loads, expand_paths, read_rows
-from ..rows import canonical_json, make_reject
-from ..runtime import progress, write_stats
+from ..io import RowWriter, _dumps, _loads, expand_paths
+from ..rows import make_reject
+from ..runtime import bar, write_stats
 from . import decontam as dc
 from . import minhash as mh
-from .filters import FILTER_NAMES, FilterSet, Settings, answer_text
-from .normalize import _P, NORMALIZER_VERSION, VERBATIM_DOMAINS, Encoded, encode, hash_strings, mix64
+from .decisions import Decision, load_decisions, save_decisions
+from .filters import FILTER_NAMES, FilterSet, Settings
+from .ingest import Ingested, ingest, load_ingested, save_ingested
+from .normalize import NORMALIZER_VERSION, VERBATIM_DOMAINS, Encoded
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,8 @@ class CleanConfig:
     on_bad_row: str = "raise"
     engine: str = "local"
     batch_rows: int = 50_000
-
-
-@dataclass
-class Decision:
-    reason: str
-    evidence: dict[str, Any]
-    kept_idx: int | None = None
+    ingest_workers: int = 0  # processes reading big JSONL input in byte ranges; 0 = one per core (max 8)
+    min_shard_mb: float = 16.0  # ... each taking at least this much input (a worker costs ~0.4 s to start)
 
 
 # ---- work directory: one folder per stage, done when its fingerprint file is written -----------------
@@ -104,201 +101,6 @@ def _input_fingerprint(inputs: list[Path]) -> list:
     return out
 
 
-# ---- ingest ---------------------------------------------------------------------------------------
-@dataclass
-class Ingested:
-    ids: list[str]
-    domains: list[str]
-    has_ref: np.ndarray
-    reference_hash: np.ndarray  # uint64 hash of the canonical reference (answer normalised), 0 when none
-    enc: Encoded
-    filtered: dict[int, Decision]
-    bad_rows: list[dict[str, Any]]
-    rows_path: Path
-
-    @property
-    def n(self) -> int:
-        return len(self.ids)
-
-
-def _has_reference(ref: Any) -> bool:
-    if ref is None or ref == "" or ref == {}:
-        return False
-    if isinstance(ref, dict) and "answer" in ref:
-        return ref["answer"] not in (None, "")
-    return True
-
-
-def _concat_encoded(parts: list[Encoded]) -> Encoded:
-    if not parts:
-        return encode([])
-    shift = np.cumsum([0] + [len(p.flat) for p in parts[:-1]])
-    return Encoded(
-        flat=np.concatenate([p.flat for p in parts]),
-        offsets=np.concatenate([[0]] + [p.offsets[1:] + s for p, s in zip(parts, shift)]).astype(np.int64),
-        is_number=np.concatenate([p.is_number for p in parts]),
-        exact_hash=np.concatenate([p.exact_hash for p in parts]),
-        digitless_hash=np.concatenate([p.digitless_hash for p in parts]),
-        digitless_len=np.concatenate([p.digitless_len for p in parts]),
-        numbers_hash=np.concatenate([p.numbers_hash for p in parts]),
-    )
-
-
-def prepare_batch(rows: list[dict[str, Any]], filters: FilterSet) -> tuple[list, Encoded]:
-    """The per-row work of ingest (a pure function of a batch, so Ray can run it too): filter
-    verdicts and the encoded prompts (filtered rows are encoded as empty text)."""
-    verdicts = filters.batch(rows)
-    enc = encode(
-        [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)],
-        [r["domain"] in VERBATIM_DOMAINS for r in rows],
-    )
-    return verdicts, enc
-
-
-def ingest(inputs: list[Path], work: Path, config: CleanConfig, batch_fn: Callable | None = None) -> Ingested:
-    filters = FilterSet(enabled=config.filters, settings=config.filter_settings)
-    batch_fn = batch_fn or (lambda rows: prepare_batch(rows, filters))
-    ids: list[str] = []
-    domains: list[str] = []
-    has_ref: list[bool] = []
-    reference_parts: list[Future] = []
-    parts: list[Encoded] = []
-    filtered: dict[int, Decision] = {}
-    bad_rows: list[dict[str, Any]] = []
-    rows_path = work / "rows.jsonl"
-    reader = read_rows(
-        inputs,
-        mapping=config.mapping or None,
-        on_bad_row=config.on_bad_row,
-        bad_rows=bad_rows,
-        defaults=config.defaults or None,
-    )
-    batch: list[dict[str, Any]] = []
-
-    def record(rows: list[dict[str, Any]], result) -> None:
-        verdicts, enc = result
-        base = len(ids)
-        references = []
-        for i, (row, verdict) in enumerate(zip(rows, verdicts)):
-            ids.append(row["id"])
-            domains.append(row["domain"])
-            has_ref.append(_has_reference(row.get("reference")))
-            references.append(row.get("reference"))
-            if verdict is not None:
-                filtered[base + i] = Decision(verdict[0], verdict[1])
-            spool.write(_dumps(row) + b"\n")
-        parts.append(enc)
-        # per-row hashes: computed batch by batch on the worker while the next batch is parsed
-        reference_parts.append(pool.submit(reference_hashes, references))
-
-    # One batch is filtered/tokenised in a worker thread (polars and numpy release the GIL) while the
-    # main thread parses and validates the next one; results are recorded in input order.
-    pending: tuple[list, Future] | None = None
-    with rows_path.open("wb") as spool, ThreadPoolExecutor(max_workers=1) as pool:
-        for row in progress(reader, desc="clean: read+filter+tokenise", unit="rows"):
-            batch.append(row)
-            if len(batch) >= config.batch_rows:
-                if pending:
-                    record(pending[0], pending[1].result())
-                pending, batch = (batch, pool.submit(batch_fn, batch)), []
-        if pending:
-            record(pending[0], pending[1].result())
-        if batch:
-            record(batch, batch_fn(batch))
-        reference_hash = np.concatenate([np.zeros(0, np.uint64)] + [f.result() for f in reference_parts])
-    enc = _concat_encoded(parts)
-    return Ingested(
-        ids,
-        domains,
-        np.array(has_ref, dtype=bool),
-        reference_hash,
-        enc,
-        filtered,
-        bad_rows,
-        rows_path,
-    )
-
-
-def reference_hashes(references: list[Any]) -> np.ndarray:
-    """One uint64 per row: 0 without a reference, else a hash of the reference with its answer
-    normalised like problem text (``\\frac{1}{2}`` = ``\\dfrac12``) and curation-only fields
-    (``solutions``, ``candidates``) left out. Equal hashes = the same expected result."""
-    if not references:
-        return np.zeros(0, dtype=np.uint64)
-    answers, rests = [], []
-    for ref in references:
-        answers.append(answer_text(ref) or "")
-        rest = {k: v for k, v in ref.items() if k not in _NOT_IDENTITY} if isinstance(ref, dict) else None
-        rests.append(canonical_json(rest) if rest else "")
-    enc = encode(answers)
-    ans = np.where(np.diff(enc.offsets) > 0, enc.exact_hash, np.uint64(0)).astype(np.uint64)
-    rest_h = np.where(np.array([bool(r) for r in rests]), hash_strings(rests), np.uint64(0)).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        combined = mix64(ans * _P + rest_h + np.uint64(1))
-    return np.where((ans == 0) & (rest_h == 0), np.uint64(0), combined).astype(np.uint64)
-
-
-_NOT_IDENTITY = frozenset({"answer", "solutions", "candidates"})
-
-
-def _save_ingested(ing: Ingested, work: Path) -> None:
-    e = ing.enc
-    np.savez(
-        work / "arrays.npz",
-        flat=e.flat,
-        offsets=e.offsets,
-        is_number=e.is_number,
-        exact_hash=e.exact_hash,
-        digitless_hash=e.digitless_hash,
-        digitless_len=e.digitless_len,
-        numbers_hash=e.numbers_hash,
-        has_ref=ing.has_ref,
-        reference_hash=ing.reference_hash,
-    )
-    (work / "rows_meta.json").write_text(json.dumps({"ids": ing.ids, "domains": ing.domains}))
-    _save_decisions(work / "decisions.jsonl", ing.filtered)
-    with (work / "bad_rows.jsonl").open("wb") as fh:
-        for b in ing.bad_rows:
-            fh.write(_dumps(b) + b"\n")
-
-
-def _load_ingested(work: Path) -> Ingested:
-    with np.load(work / "arrays.npz") as z:
-        a = {k: z[k] for k in z.files}
-    has_ref = a.pop("has_ref")
-    reference_hash = a.pop("reference_hash")
-    meta = json.loads((work / "rows_meta.json").read_text())
-    bad = [_loads(line) for line in (work / "bad_rows.jsonl").read_bytes().splitlines() if line]
-    return Ingested(
-        meta["ids"],
-        meta["domains"],
-        has_ref,
-        reference_hash,
-        Encoded(**a),
-        _load_decisions(work / "decisions.jsonl"),
-        bad,
-        work / "rows.jsonl",
-    )
-
-
-def _save_decisions(path: Path, decisions: dict[int, Decision]) -> None:
-    with path.open("wb") as fh:
-        for idx, d in sorted(decisions.items()):
-            fh.write(
-                _dumps({"idx": idx, "reason": d.reason, "evidence": d.evidence, "kept_idx": d.kept_idx})
-                + b"\n"
-            )
-
-
-def _load_decisions(path: Path) -> dict[int, Decision]:
-    out = {}
-    for line in path.read_bytes().splitlines():
-        if line:
-            d = _loads(line)
-            out[d["idx"]] = Decision(d["reason"], d["evidence"], d["kept_idx"])
-    return out
-
-
 # ---- dedup ----------------------------------------------------------------------------------------
 def _compatible(ref_a: int, ref_b: int) -> bool:
     """Duplicates need equal canonical references; a row without one (0) matches any."""
@@ -319,22 +121,38 @@ def exact_duplicates(
     starts = np.flatnonzero(np.concatenate([[True], h[1:] != h[:-1]]))
     sizes = np.diff(np.concatenate([starts, [len(order)]]))
     refs = ing.reference_hash
+    ids = ing.ids
+    # the usual group: every member has the first one's reference (or none) -> all go for the first
+    best = np.repeat(order[starts], sizes)
+    r, r_best = refs[order], refs[best]
+    simple = (r == 0) | (r == r_best) | (not distinct_references)
+    group_simple = np.logical_and.reduceat(simple, starts) & (sizes > 1)
+    members_simple = np.repeat(group_simple, sizes) & (order != best)
+    differs = (r != 0) & (r_best != 0) & (r != r_best)
     out = {}
-    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist()):
+    for m, kept, diff in zip(
+        order[members_simple].tolist(), best[members_simple].tolist(), differs[members_simple].tolist()
+    ):
+        ev = {"kept_id": ids[kept], "similarity": 1.0, "match": "normalized_text"}
+        if diff:
+            ev["reference_differs"] = True
+        out[m] = Decision("exact_duplicate", ev, kept)
+    mixed = ~group_simple & (sizes > 1)  # same text, several references: walk the group
+    for start, size in zip(starts[mixed].tolist(), sizes[mixed].tolist()):
         members = order[start : start + size].tolist()
-        best = members[0]
-        kept_for_ref = {int(refs[best]): best}
+        first = members[0]
+        kept_for_ref = {int(refs[first]): first}
         for m in members[1:]:
-            r = int(refs[m])
-            if distinct_references and r and r not in kept_for_ref and refs[best]:
-                kept_for_ref[r] = m  # same text, another reference: a different problem, kept
+            ref = int(refs[m])
+            if ref and ref not in kept_for_ref and refs[first]:
+                kept_for_ref[ref] = m  # same text, another reference: a different problem, kept
                 continue
-            kept = kept_for_ref.get(r, best) if distinct_references else best
-            ev = {"kept_id": ing.ids[kept], "similarity": 1.0, "match": "normalized_text"}
+            kept = kept_for_ref.get(ref, first)
+            ev = {"kept_id": ids[kept], "similarity": 1.0, "match": "normalized_text"}
             if refs[m] and refs[kept] and refs[m] != refs[kept]:
                 ev["reference_differs"] = True
             out[m] = Decision("exact_duplicate", ev, kept)
-    return out
+    return dict(sorted(out.items()))
 
 
 def _subset(enc: Encoded, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -350,7 +168,7 @@ def _subset(enc: Encoded, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def near_duplicates(
     ing: Ingested, alive: np.ndarray, params: mh.NearDupParams, distinct_references: bool = True
 ) -> tuple[dict[int, Decision], dict[str, Any]]:
-    """MinHash/LSH candidates -> exact-Jaccard confirmed edges -> union-find components; inside each
+    """MinHash/LSH candidates -> exact-Jaccard confirmed edges -> connected components; inside each
     component every removed row is checked against the row it is removed for (no chaining: a row only
     goes if its own similarity to a kept row reaches the threshold)."""
     lengths = np.diff(ing.enc.offsets)
@@ -359,80 +177,74 @@ def near_duplicates(
     if len(rows) < 2:
         return {}, info
     flat, offsets = _subset(ing.enc, rows)
-    feats_all = mh.features(flat, offsets)
+    feats = mh.features(flat, offsets)
     del flat
-    sig = feats_all.signatures(params.num_perm, params.seed)
+    sig = feats.signatures(params.num_perm, params.seed)
     salt = ing.enc.numbers_hash[rows] if params.same_numbers else None
     cand = mh.candidate_pairs(sig, params, salt=salt)
     del sig
     info["candidate_pairs"] = int(len(cand))
-    numbers_arr = ing.enc.numbers_hash[rows]
-    refs_arr = ing.reference_hash[rows]
-    a_idx, b_idx = cand[:, 0], cand[:, 1]
-    ok = np.ones(len(cand), dtype=bool)
-    if params.same_numbers:
-        ok &= numbers_arr[a_idx] == numbers_arr[b_idx]
-    if distinct_references:
-        ra, rb = refs_arr[a_idx], refs_arr[b_idx]
-        ok &= (ra == 0) | (rb == 0) | (ra == rb)
-    # exact Jaccard of every compatible candidate pair in one vectorised pass; the group loop below
-    # reuses these values and builds Python sets only for pairs that were not candidates
-    checked = cand[ok]
-    sims = feats_all.pair_jaccard(checked)
-    known = dict(zip(map(tuple, checked.tolist()), sims.tolist()))
-    sets: dict[int, set] = {}
+    numbers, refs = ing.enc.numbers_hash[rows], ing.reference_hash[rows]
 
-    def similarity(x: int, y: int) -> float:
-        key = (x, y) if x < y else (y, x)
-        sim = known.get(key)
-        if sim is None:
-            for d in key:
-                if d not in sets:
-                    sets[d] = feats_all.set_of(d)
-            sim = known[key] = mh.jaccard(sets[key[0]], sets[key[1]])
-        return sim
+    def compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(a), dtype=bool)
+        if params.same_numbers:
+            ok &= numbers[a] == numbers[b]
+        if distinct_references:
+            ra, rb = refs[a], refs[b]
+            ok &= (ra == 0) | (rb == 0) | (ra == rb)
+        return ok
 
-    numbers = numbers_arr.tolist()
-    refs = refs_arr.tolist()
+    # exact Jaccard of every compatible candidate pair in one vectorised pass
+    checked = cand[compatible(cand[:, 0], cand[:, 1])]  # sorted by (i, j), like cand
+    sims = feats.pair_jaccard(checked)
+    pairs = mh.PairSimilarities(feats, checked, sims)
+    edges = checked[sims >= params.threshold]
+    if not len(edges):
+        return {}, {**info, "kept_apart_in_linked_groups": 0}
+    label, linked = mh.components(len(rows), edges)
+    info["confirmed_pairs"] = int(
+        len(linked) - len(np.unique(label[linked]))
+    )  # edges a spanning forest needs
 
-    def compatible(a: int, b: int) -> bool:
-        if params.same_numbers and numbers[a] != numbers[b]:
-            return False
-        return not distinct_references or _compatible(refs[a], refs[b])
-
-    uf = mh.UnionFind(len(rows))
-    linked: set[int] = set()
-    confirmed = 0
-    for a, b in checked[sims >= params.threshold].tolist():
-        if uf.find(a) == uf.find(b):  # same component already: nothing to add
-            continue
-        uf.union(a, b)
-        linked.update((a, b))
-        confirmed += 1
-    info["confirmed_pairs"] = confirmed
-    groups: dict[int, list[int]] = {}
-    for x in linked:
-        groups.setdefault(uf.find(x), []).append(x)
-    global_rows = rows.tolist()
-    has_ref = ing.has_ref.tolist()
+    # keep rule: a reference answer first, then input order (rows are in input order)
+    order = linked[np.lexsort((linked, ~ing.has_ref[rows[linked]], label[linked]))]
+    group_start = np.flatnonzero(np.concatenate([[True], label[order][1:] != label[order][:-1]]))
+    group_size = np.diff(np.concatenate([group_start, [len(order)]]))
+    first = np.repeat(order[group_start], group_size)  # each member's would-be kept row
+    member = order
+    others = member != first
+    sim_to_first = np.ones(len(member))
+    sim_to_first[others] = pairs.get(member[others], first[others])
+    joins_first = compatible(member, first) & (sim_to_first >= params.threshold)
+    # the usual group: every member joins its first row (vectorised); otherwise walk the group
+    group_ok = np.logical_and.reduceat(joins_first, group_start)
+    size_of = np.repeat(group_size, group_size)
     out: dict[int, Decision] = {}
+    fast = others & np.repeat(group_ok, group_size)
+    for m, k, sim, size in zip(
+        rows[member[fast]].tolist(),
+        rows[first[fast]].tolist(),
+        sim_to_first[fast].tolist(),
+        size_of[fast].tolist(),
+    ):
+        ev = {"kept_id": ing.ids[k], "similarity": round(sim, 4), "cluster_size": size}
+        out[m] = Decision("near_duplicate", ev, k)
     chained = 0
-    for members in groups.values():
-        # keep rule: a reference answer first, then input order; each member joins the first kept row
-        # it is itself similar to, or becomes a kept row of its own
-        members.sort(key=lambda m: (not has_ref[global_rows[m]], global_rows[m]))
+    for g in np.flatnonzero(~group_ok).tolist():
+        members = order[group_start[g] : group_start[g] + group_size[g]].tolist()
         kept_rows: list[int] = []
         for m in members:
             for k in kept_rows:
-                if compatible(m, k):
-                    sim = similarity(m, k)
+                if compatible(np.array([m]), np.array([k]))[0]:
+                    sim = float(pairs.get(np.array([m]), np.array([k]))[0])
                     if sim >= params.threshold:
                         ev = {
-                            "kept_id": ing.ids[global_rows[k]],
+                            "kept_id": ing.ids[rows[k]],
                             "similarity": round(sim, 4),
                             "cluster_size": len(members),
                         }
-                        out[global_rows[m]] = Decision("near_duplicate", ev, global_rows[k])
+                        out[int(rows[m])] = Decision("near_duplicate", ev, int(rows[k]))
                         break
             else:
                 kept_rows.append(m)
@@ -452,6 +264,21 @@ def load_indexes(config: CleanConfig, embedder=None) -> list[dc.BenchmarkIndex]:
     return indexes
 
 
+def _decontam_inputs(config: CleanConfig) -> list:
+    """Everything lexical decontamination depends on."""
+    return [
+        config.builtin_benchmarks,
+        config.benchmark_files,
+        _input_fingerprint([Path(f) for f in config.benchmark_files if Path(f).exists()]),
+        asdict(config.decontam_params),
+        dc.builtin_names(),
+    ]
+
+
+def _lexical_key(config: CleanConfig) -> str:
+    return _fingerprint("lexical", NORMALIZER_VERSION, _decontam_inputs(config))
+
+
 def benchmark_names(config: CleanConfig) -> list[str]:
     """Names of the indexes a run checks (without loading them)."""
     names = config.builtin_benchmarks
@@ -459,14 +286,21 @@ def benchmark_names(config: CleanConfig) -> list[str]:
     return builtin + [Path(f).name.split(".")[0] for f in config.benchmark_files]
 
 
-def contamination(ing: Ingested, alive: np.ndarray, config: CleanConfig) -> tuple[dict[int, Decision], dict]:
+def contamination(
+    ing: Ingested, alive: np.ndarray, config: CleanConfig, lexical: dict[int, dc.Hit] | None = None
+) -> tuple[dict[int, Decision], dict]:
+    """Benchmark hits of the alive rows; ``lexical`` are the n-gram/whole-problem hits when ingest
+    already found them (it does, in its worker processes), so only the semantic pass runs here."""
     embedder = None
     if config.semantic:
         from .semantic import Embedder
 
         embedder = Embedder(config.semantic)
-    indexes = load_indexes(config, embedder)
-    hits = dc.find_contamination(ing.enc, indexes, config.decontam_params, active=alive)
+    indexes = load_indexes(config, embedder) if lexical is None or embedder is not None else []
+    if lexical is None:
+        hits = dc.find_contamination(ing.enc, indexes, config.decontam_params, active=alive)
+    else:
+        hits = {d: h for d, h in lexical.items() if alive[d]}
     out = {
         d: Decision(
             "contamination",
@@ -571,9 +405,11 @@ def clean(
         sorted(config.filters),
         asdict(config.filter_settings),
     )
+    # lexical decontamination is per row: ingest does it where it reads the rows (in parallel)
+    lexical_key = _lexical_key(config) if config.decontam else None
     t = time.perf_counter()
     if work.done("ingest", fp_ingest):
-        ing = _load_ingested(work.stage("ingest"))
+        ing = load_ingested(work.stage("ingest"))
         resumed.append("ingest")
     else:
         stage = work.reset("ingest")
@@ -582,8 +418,8 @@ def clean(
             from .ray_engine import ray_batch_fn
 
             batch_fn = ray_batch_fn(FilterSet(enabled=config.filters, settings=config.filter_settings))
-        ing = ingest(files, stage, config, batch_fn)
-        _save_ingested(ing, stage)
+        ing = ingest(files, stage, config, batch_fn, lexical_key=lexical_key)
+        save_ingested(ing, stage)
         work.mark("ingest", fp_ingest)
     timings["ingest"] = time.perf_counter() - t
     decisions: dict[int, Decision] = dict(ing.filtered)
@@ -591,21 +427,17 @@ def clean(
     alive[list(decisions)] = False
 
     stage_info: dict[str, Any] = {}
+    if config.near:  # scipy's import (~0.2 s) on the core the single-threaded stages leave idle
+        threading.Thread(target=mh.import_scipy, daemon=True).start()
     fp_prev = fp_ingest
     for name, enabled, params, run in (
         (
             "decontam",
             config.decontam,
-            [
-                config.builtin_benchmarks,
-                config.benchmark_files,
-                _input_fingerprint([Path(f) for f in config.benchmark_files if Path(f).exists()]),
-                asdict(config.decontam_params),
-                dc.builtin_names(),
-                config.semantic,
-                config.semantic_threshold,
-            ],
-            lambda: contamination(ing, alive, config),
+            [*_decontam_inputs(config), config.semantic, config.semantic_threshold],
+            lambda: contamination(
+                ing, alive, config, ing.contamination if ing.contamination_key == lexical_key else None
+            ),
         ),
         (
             "exact",
@@ -627,14 +459,14 @@ def clean(
         t = time.perf_counter()
         if work.done(name, fp):
             stage_dir = work.stage(name)
-            found = _load_decisions(stage_dir / "decisions.jsonl")
+            found = load_decisions(stage_dir / "decisions.json")
             stage_info[name] = json.loads((stage_dir / "info.json").read_text())
             resumed.append(name)
         else:
             stage_dir = work.reset(name)
             found, info = run()
             stage_info[name] = info
-            _save_decisions(stage_dir / "decisions.jsonl", found)
+            save_decisions(stage_dir / "decisions.json", found)
             (stage_dir / "info.json").write_text(json.dumps(info))
             work.mark(name, fp)
         timings[name] = time.perf_counter() - t
@@ -653,8 +485,8 @@ def clean(
     by_reason = Counter(d.reason for d in decisions.values())
     by_reason.update(b["reason"] for b in ing.bad_rows)
     by_domain: dict[str, Counter] = {}
-    for i, d in decisions.items():
-        by_domain.setdefault(ing.domains[i], Counter())[d.reason] += 1
+    for (domain, reason), count in Counter((ing.domains[i], d.reason) for i, d in decisions.items()).items():
+        by_domain.setdefault(domain, Counter())[reason] = count
     kept_by_domain = Counter(ing.domains[i] for i in range(ing.n) if i not in decisions)
     total_s = sum(timings.values())
     stats = {
@@ -732,22 +564,62 @@ def _evidence_for_output(row: dict[str, Any], d: Decision) -> dict[str, Any]:
 EXAMPLES_PER_REASON = 3
 
 
-def _spliceable(line: bytes, d: Decision) -> bool:
-    """Evidence that needs the row's text (matched n-grams) or a row that already has a ``reason`` or
-    ``evidence`` key goes the slow way."""
-    return (
-        "ngram_start" not in d.evidence
-        and d.evidence.get("match") not in ("exact", "digitless", "semantic")
-        and b'"reason"' not in line
-        and b'"evidence"' not in line
-        and line.rstrip().endswith(b"}")
+def _copy_raw(
+    lines: list[bytes],
+    how: np.ndarray,
+    lo: int,
+    hi: int,
+    start: int,
+    decisions: dict[int, Decision],
+    out: RowWriter,
+    rej: RowWriter,
+) -> None:
+    """Write ``lines[lo:hi]`` (none of which needs decoding): kept ones as they are, rejected ones
+    with ``reason`` and ``evidence`` appended to their JSON object (same result as make_reject)."""
+    if hi <= lo:
+        return
+    part = how[lo:hi]
+    if (part == _RAW_KEPT).any():
+        out.write_raw_lines(list(compress(lines[lo:hi], (part == _RAW_KEPT).tolist())))
+    rejected = (np.flatnonzero(part == _RAW_REJECT) + lo).tolist()
+    if rejected:
+        rej.write_raw_lines(
+            [
+                lines[j].rstrip()[:-1]
+                + b","
+                + _dumps({"reason": decisions[start + j].reason, "evidence": decisions[start + j].evidence})[
+                    1:
+                ]
+                + b"\n"
+                for j in rejected
+            ]
+        )
+
+
+def _evidence_is_final(d: Decision) -> bool:
+    """Evidence that needs the row's text (matched n-grams, whole-problem matches) is completed while
+    writing; any other can be spliced into the row's JSON line as it is."""
+    return "ngram_start" not in d.evidence and d.evidence.get("match") not in (
+        "exact",
+        "digitless",
+        "semantic",
     )
+
+
+def _spliceable_line(line: bytes) -> bool:
+    """A JSON object line without its own ``reason``/``evidence`` keys (those rows are decoded)."""
+    return b'"reason"' not in line and b'"evidence"' not in line and line.rstrip().endswith(b"}")
+
+
+_RAW_KEPT, _RAW_REJECT, _DECODE = 0, 1, 2
 
 
 def _write_outputs(
     ing: Ingested, decisions: dict[int, Decision], output: Path, rejects: Path
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Stream the spooled rows to the output and rejects files; collect report examples."""
+    """Stream the spooled rows to the output and rejects files; collect report examples. Kept rows
+    are copied as they are and rejected rows get ``reason``/``evidence`` spliced into their JSON line;
+    only report examples, evidence that needs the text, and non-JSONL outputs decode rows."""
     per_reason: dict[str, list[int]] = {}
     for idx in sorted(decisions):
         lst = per_reason.setdefault(decisions[idx].reason, [])
@@ -757,38 +629,42 @@ def _write_outputs(
     wanted_kept = {decisions[i].kept_idx for i in wanted if decisions[i].kept_idx is not None}
     prompts: dict[int, str] = {}
     evidences: dict[int, dict] = {}
-    kept = 0
     with RowWriter(output) as out, RowWriter(rejects) as rej, ing.rows_path.open("rb") as spool:
-        raw_ok, raw_rej = out.format == "jsonl", rej.format == "jsonl"
-        for idx, line in enumerate(progress(spool, total=ing.n, desc="clean: write", unit="rows")):
-            d = decisions.get(idx)
-            if d is None and raw_ok and idx not in wanted_kept:
-                out.write_raw(line)  # the spool already holds the row as one JSON line
-                kept += 1
-                continue
-            if (
-                d is not None
-                and raw_rej
-                and idx not in wanted
-                and idx not in wanted_kept
-                and _spliceable(line, d)
-            ):
-                # append reason + evidence to the row's JSON object without decoding it (same result
-                # as make_reject: the row has neither key)
-                extra = _dumps({"reason": d.reason, "evidence": d.evidence})
-                rej.write_raw(line.rstrip()[:-1] + b"," + extra[1:])
-                continue
-            row = _loads(line)
-            if d is None:
-                out.write(row)
-                kept += 1
-            else:
-                ev = _evidence_for_output(row, d)
-                rej.write(make_reject(row, d.reason, ev))
-                if idx in wanted:
-                    evidences[idx] = ev
-            if idx in wanted or idx in wanted_kept:
-                prompts[idx] = row["prompt"]
+        how = np.full(ing.n, _RAW_KEPT if out.format == "jsonl" else _DECODE, dtype=np.uint8)
+        raw_rej = rej.format == "jsonl"
+        for i, d in decisions.items():
+            how[i] = _RAW_REJECT if raw_rej and _evidence_is_final(d) else _DECODE
+        how[list(wanted | wanted_kept)] = _DECODE  # report examples: decoded to keep their text
+        progress_bar = bar(total=ing.n, desc="clean: write", unit="rows")
+        start = 0
+        # lines in chunks; between rows that must be decoded, kept lines are copied in one call and
+        # rejected lines spliced in one comprehension
+        while lines := spool.readlines(1 << 24):
+            chunk_how = how[start : start + len(lines)]
+            for j in np.flatnonzero(chunk_how == _RAW_REJECT).tolist():
+                if not _spliceable_line(lines[j]):
+                    chunk_how[j] = _DECODE
+            cut = 0
+            for j in [*np.flatnonzero(chunk_how == _DECODE).tolist(), len(lines)]:
+                _copy_raw(lines, chunk_how, cut, j, start, decisions, out, rej)
+                if j == len(lines):
+                    break
+                idx, row = start + j, _loads(lines[j])
+                d = decisions.get(idx)
+                if d is None:
+                    out.write(row)
+                else:
+                    ev = _evidence_for_output(row, d)
+                    rej.write(make_reject(row, d.reason, ev))
+                    if idx in wanted:
+                        evidences[idx] = ev
+                if idx in wanted or idx in wanted_kept:
+                    prompts[idx] = row["prompt"]
+                cut = j + 1
+            start += len(lines)
+            progress_bar.update(len(lines))
+        progress_bar.close()
+        kept = out.count
         for b in ing.bad_rows:
             rej.write(b)
     examples = []

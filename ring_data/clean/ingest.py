@@ -1,0 +1,410 @@
+"""The first clean stage: read rows, validate them, run the filters, tokenise and hash the prompts,
+and spool the rows for the write stage. Nothing is dropped here: filter verdicts become decisions.
+
+Reading and validating rows is Python work on one core, so a big input is cut into byte ranges
+(``ring_data.io.split_segments``) and each range is ingested by its own process; the parent takes
+the first range and merges the others in input order, so the result is the same row for row as a
+single-process run. The workers are plain ``python -m`` subprocesses (not ``multiprocessing``), so
+a user's script that calls :func:`ring_data.clean.pipeline.clean` without a ``__main__`` guard
+still works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..io import Segment, _dumps, _loads, read_rows, split_segments
+from ..rows import canonical_json
+from ..runtime import GLIBC_ENV, JEMALLOC_ENV, bar
+from .decisions import Decision, load_decisions, save_decisions
+from .decontam import Hit, find_contamination
+from .filters import FilterSet, answer_text
+from .normalize import _P, VERBATIM_DOMAINS, Encoded, encode, hash_strings, mix64
+
+if TYPE_CHECKING:
+    from .pipeline import CleanConfig
+
+
+@dataclass
+class Ingested:
+    ids: list[str]
+    domains: list[str]
+    has_ref: np.ndarray
+    reference_hash: np.ndarray  # uint64 hash of the canonical reference (answer normalised), 0 when none
+    enc: Encoded
+    filtered: dict[int, Decision]
+    bad_rows: list[dict[str, Any]]
+    rows_path: Path
+    contamination: dict[int, Hit] | None = None  # lexical benchmark hits of unfiltered rows ...
+    contamination_key: str | None = None  # ... for the decontamination settings with this fingerprint
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def prepare_batch(rows: list[dict[str, Any]], filters: FilterSet) -> tuple[list, Encoded]:
+    """The per-row work of ingest (a pure function of a batch, so Ray can run it too): filter
+    verdicts and the encoded prompts (filtered rows are encoded as empty text)."""
+    verdicts = filters.batch(rows)
+    enc = encode(
+        [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)],
+        [r["domain"] in VERBATIM_DOMAINS for r in rows],
+    )
+    return verdicts, enc
+
+
+def reference_hashes(references: list[Any]) -> np.ndarray:
+    """One uint64 per row: 0 without a reference, else a hash of the reference with its answer
+    normalised like problem text (``\\frac{1}{2}`` = ``\\dfrac12``) and curation-only fields
+    (``solutions``, ``candidates``) left out. Equal hashes = the same expected result."""
+    if not references:
+        return np.zeros(0, dtype=np.uint64)
+    answers, rests = [], []
+    for ref in references:
+        answers.append(answer_text(ref) or "")
+        rest = {k: v for k, v in ref.items() if k not in _NOT_IDENTITY} if isinstance(ref, dict) else None
+        rests.append(canonical_json(rest) if rest else "")
+    enc = encode(answers)
+    ans = np.where(np.diff(enc.offsets) > 0, enc.exact_hash, np.uint64(0)).astype(np.uint64)
+    rest_h = np.where(np.array([bool(r) for r in rests]), hash_strings(rests), np.uint64(0)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        combined = mix64(ans * _P + rest_h + np.uint64(1))
+    return np.where((ans == 0) & (rest_h == 0), np.uint64(0), combined).astype(np.uint64)
+
+
+_NOT_IDENTITY = frozenset({"answer", "solutions", "candidates"})
+
+
+def _has_reference(ref: Any) -> bool:
+    if ref is None or ref == "" or ref == {}:
+        return False
+    if isinstance(ref, dict) and "answer" in ref:
+        return ref["answer"] not in (None, "")
+    return True
+
+
+# ---- one process: a list of files / byte ranges ------------------------------------------------------
+def ingest_segments(
+    items: list[Path | Segment],
+    spool_path: Path,
+    config: CleanConfig,
+    batch_fn: Callable | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    lexical_key: str | None = None,
+) -> Ingested:
+    """Ingest ``items`` in order in this process. ``on_batch(rows)`` is called after each batch. With
+    ``lexical_key`` the unfiltered rows are also checked against the benchmark indexes."""
+    filters = FilterSet(enabled=config.filters, settings=config.filter_settings)
+    batch_fn = batch_fn or (lambda rows: prepare_batch(rows, filters))
+    ids: list[str] = []
+    domains: list[str] = []
+    has_ref: list[bool] = []
+    reference_parts: list[Future] = []
+    parts: list[Encoded] = []
+    filtered: dict[int, Decision] = {}
+    bad_rows: list[dict[str, Any]] = []
+    reader = read_rows(
+        items,
+        mapping=config.mapping or None,
+        on_bad_row=config.on_bad_row,
+        bad_rows=bad_rows,
+        defaults=config.defaults or None,
+        with_raw=True,
+    )
+    raws: list[bytes | None] = []  # the input line of each row of the batch, when the row is just that
+
+    def record(rows: list[dict[str, Any]], result) -> None:
+        verdicts, enc = result
+        base = len(ids)
+        references = [row.get("reference") for row in rows]
+        ids.extend([row["id"] for row in rows])
+        domains.extend([row["domain"] for row in rows])
+        has_ref.extend(map(_has_reference, references))
+        for i, verdict in enumerate(verdicts):
+            if verdict is not None:
+                filtered[base + i] = Decision(verdict[0], verdict[1])
+        # spool: the input line itself where the row is unchanged (no second encoding), else the row
+        spool.write(b"".join([raw or _dumps(row) + b"\n" for row, raw in zip(rows, raws[: len(rows)])]))
+        del raws[: len(rows)]
+        parts.append(enc)
+        # per-row hashes: computed batch by batch on the worker while the next batch is parsed
+        reference_parts.append(pool.submit(reference_hashes, references))
+        if on_batch:
+            on_batch(len(rows))
+
+    # One batch is filtered/tokenised in a worker thread (polars and numpy release the GIL) while the
+    # main thread parses and validates the next one; results are recorded in input order.
+    pending: tuple[list, Future] | None = None
+    batch: list[dict[str, Any]] = []
+    with spool_path.open("wb") as spool, ThreadPoolExecutor(max_workers=1) as pool:
+        for row, raw in reader:
+            batch.append(row)
+            raws.append(raw)
+            if len(batch) >= config.batch_rows:
+                if pending:
+                    record(pending[0], pending[1].result())
+                pending, batch = (batch, pool.submit(batch_fn, batch)), []
+        if pending:
+            record(pending[0], pending[1].result())
+        if batch:
+            record(batch, batch_fn(batch))
+        reference_hash = np.concatenate([np.zeros(0, np.uint64)] + [f.result() for f in reference_parts])
+    enc = concat_encoded(parts)
+    hits = None
+    if lexical_key is not None:
+        from .pipeline import load_indexes
+
+        unfiltered = np.ones(len(ids), dtype=bool)
+        unfiltered[list(filtered)] = False
+        hits = find_contamination(enc, load_indexes(config), config.decontam_params, active=unfiltered)
+    return Ingested(
+        ids,
+        domains,
+        np.array(has_ref, dtype=bool),
+        reference_hash,
+        enc,
+        filtered,
+        bad_rows,
+        spool_path,
+        hits,
+        lexical_key,
+    )
+
+
+def concat_encoded(parts: list[Encoded]) -> Encoded:
+    if not parts:
+        return encode([])
+    shift = np.cumsum([0] + [len(p.flat) for p in parts[:-1]])
+    return Encoded(
+        flat=np.concatenate([p.flat for p in parts]),
+        offsets=np.concatenate([[0]] + [p.offsets[1:] + s for p, s in zip(parts, shift)]).astype(np.int64),
+        is_number=np.concatenate([p.is_number for p in parts]),
+        exact_hash=np.concatenate([p.exact_hash for p in parts]),
+        digitless_hash=np.concatenate([p.digitless_hash for p in parts]),
+        digitless_len=np.concatenate([p.digitless_len for p in parts]),
+        numbers_hash=np.concatenate([p.numbers_hash for p in parts]),
+    )
+
+
+def merge(parts: list[Ingested], spool_path: Path) -> Ingested:
+    """Shards in input order -> one result, as if one process had read them all."""
+    ids: list[str] = []
+    domains: list[str] = []
+    filtered: dict[int, Decision] = {}
+    bad_rows: list[dict[str, Any]] = []
+    hits: dict[int, Hit] | None = {} if all(p.contamination is not None for p in parts) else None
+    for part in parts:
+        filtered.update({len(ids) + i: d for i, d in part.filtered.items()})
+        if hits is not None:
+            hits.update({len(ids) + i: h for i, h in part.contamination.items()})
+        ids += part.ids
+        domains += part.domains
+        bad_rows += part.bad_rows
+    with spool_path.open("ab") as out:
+        for part in parts:
+            if part.rows_path != spool_path:
+                with part.rows_path.open("rb") as src:
+                    while block := src.read(1 << 24):
+                        out.write(block)
+                part.rows_path.unlink()
+    return Ingested(
+        ids,
+        domains,
+        np.concatenate([p.has_ref for p in parts]),
+        np.concatenate([p.reference_hash for p in parts]),
+        concat_encoded([p.enc for p in parts]),
+        filtered,
+        bad_rows,
+        spool_path,
+        hits,
+        parts[0].contamination_key if hits is not None else None,
+    )
+
+
+# ---- several processes ---------------------------------------------------------------------------
+# A worker spends ~0.5 s starting Python and handing its result back; in that time this process reads
+# about 8 MB of short problems, so its own shard is that much bigger (measured on 2 cores, 200k rows).
+WORKER_START_BYTES = 8 << 20
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def ingest(
+    inputs: list[Path],
+    work: Path,
+    config: CleanConfig,
+    batch_fn: Callable | None = None,
+    lexical_key: str | None = None,
+) -> Ingested:
+    """Ingest every input into ``work``: in this process, or, for big plain-JSONL input, in
+    ``config.ingest_workers`` processes (0 = one per usable core, up to 8)."""
+    spool = work / "rows.jsonl"
+    workers = config.ingest_workers or min(usable_cores(), 8)
+    shards = [list(inputs)]
+    if batch_fn is None and workers > 1:  # the Ray engine has its own parallelism
+        shards = split_segments(
+            list(inputs), workers, int(config.min_shard_mb * 2**20), head_start=WORKER_START_BYTES
+        )
+    progress = bar(desc="clean: read+filter+tokenise", unit="rows")
+    if len(shards) == 1:
+        with progress:
+            return ingest_segments(
+                shards[0], spool, config, batch_fn, on_batch=progress.update, lexical_key=lexical_key
+            )
+    procs = [
+        _Worker.start(k, shard, work, config, lexical_key) for k, shard in enumerate(shards[1:], start=1)
+    ]
+    try:
+        own = [0]
+
+        def on_batch(n: int) -> None:
+            own[0] += n
+            progress.update(own[0] + sum(p.rows for p in procs) - progress.n)
+
+        with progress:
+            first = ingest_segments(shards[0], spool, config, on_batch=on_batch, lexical_key=lexical_key)
+            parts = [first] + [p.result(lambda: on_batch(0)) for p in procs]
+    finally:
+        for p in procs:
+            p.stop()
+    return merge(parts, spool)
+
+
+class _Worker:
+    """One ``python -m ring_data.clean.ingest_worker`` child: its job and result travel as pickle files, its
+    progress as row counts on stdout."""
+
+    def __init__(self, proc: subprocess.Popen, result: Path):
+        self.proc, self.result_path, self.rows = proc, result, 0
+        self._reader = threading.Thread(target=self._read_progress, daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def start(cls, k: int, shard: list, work: Path, config: CleanConfig, lexical_key: str | None) -> _Worker:
+        job, result = work / f"shard{k}.job.pkl", work / f"shard{k}.result.pkl"
+        result.unlink(missing_ok=True)
+        job.write_bytes(pickle.dumps((shard, work / f"rows.{k}.jsonl", config, lexical_key, result)))
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {
+            **JEMALLOC_ENV,  # a worker process exists to process data (see runtime.py)
+            **GLIBC_ENV,
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ring_data.clean.ingest_worker", str(job)], stdout=subprocess.PIPE, env=env
+        )
+        return cls(proc, result)
+
+    def _read_progress(self) -> None:
+        for line in self.proc.stdout:
+            self.rows = int(line)
+
+    def result(self, tick: Callable[[], None]) -> Ingested:
+        while True:
+            try:
+                code = self.proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                tick()
+        self._reader.join()
+        if not self.result_path.exists():
+            raise RuntimeError(f"ingest worker exited with code {code} and no result (see its stderr above)")
+        ok, value = pickle.loads(self.result_path.read_bytes())
+        self.result_path.unlink()
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def worker_main(job_path: str) -> int:
+    """Body of a worker process (``ring_data.clean.ingest_worker``)."""
+    shard, spool, config, lexical_key, result = pickle.loads(Path(job_path).read_bytes())
+    Path(job_path).unlink()
+    done = [0]
+
+    def report(n: int) -> None:
+        done[0] += n
+        print(done[0], flush=True)
+
+    try:
+        payload = (True, ingest_segments(shard, spool, config, on_batch=report, lexical_key=lexical_key))
+    except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
+        payload = (False, e)
+    tmp = result.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.rename(result)
+    return 0
+
+
+# ---- saved stage ----------------------------------------------------------------------------------
+def save_ingested(ing: Ingested, work: Path) -> None:
+    e = ing.enc
+    np.savez(
+        work / "arrays.npz",
+        flat=e.flat,
+        offsets=e.offsets,
+        is_number=e.is_number,
+        exact_hash=e.exact_hash,
+        digitless_hash=e.digitless_hash,
+        digitless_len=e.digitless_len,
+        numbers_hash=e.numbers_hash,
+        has_ref=ing.has_ref,
+        reference_hash=ing.reference_hash,
+    )
+    (work / "rows_meta.json").write_text(json.dumps({"ids": ing.ids, "domains": ing.domains}))
+    save_decisions(work / "decisions.json", ing.filtered)
+    if ing.contamination is not None:
+        hits = {"key": ing.contamination_key, "hits": {i: asdict(h) for i, h in ing.contamination.items()}}
+        (work / "contamination.json").write_bytes(_dumps(hits))
+    with (work / "bad_rows.jsonl").open("wb") as fh:
+        for b in ing.bad_rows:
+            fh.write(_dumps(b) + b"\n")
+
+
+def load_ingested(work: Path) -> Ingested:
+    with np.load(work / "arrays.npz") as z:
+        a = {k: z[k] for k in z.files}
+    has_ref = a.pop("has_ref")
+    reference_hash = a.pop("reference_hash")
+    meta = json.loads((work / "rows_meta.json").read_text())
+    bad = [_loads(line) for line in (work / "bad_rows.jsonl").read_bytes().splitlines() if line]
+    hits, key = None, None
+    if (work / "contamination.json").exists():
+        saved = _loads((work / "contamination.json").read_bytes())
+        hits, key = {int(i): Hit(**h) for i, h in saved["hits"].items()}, saved["key"]
+    return Ingested(
+        meta["ids"],
+        meta["domains"],
+        has_ref,
+        reference_hash,
+        Encoded(**a),
+        load_decisions(work / "decisions.json"),
+        bad,
+        work / "rows.jsonl",
+        hits,
+        key,
+    )

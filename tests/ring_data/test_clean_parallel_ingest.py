@@ -1,0 +1,111 @@
+"""Ingest in several processes (byte ranges of one JSONL file) gives the same result, row for row,
+as one process: outputs, rejects, evidence, line numbers of bad rows, contamination hits."""
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from ring_data.clean.corpus import make_corpus
+from ring_data.clean.pipeline import CleanConfig, clean
+from ring_data.errors import BadInputError
+from ring_data.io import Segment, read_rows, split_segments, write_rows
+
+TINY_SHARDS = {"min_shard_mb": 0.01}  # 10 kB shards: small test files are split too
+
+
+def _with_contamination(tmp_path, n=1500):
+    """A corpus with duplicates, plus benchmark items planted at a few places (some past the middle)."""
+    import mmath
+
+    items = json.loads((Path(mmath.__file__).parent / "mmath" / "en.json").read_text())
+    rows = make_corpus(n, seed=21)
+    for k, at in enumerate((10, n // 2 + 7, n - 3)):
+        rows.insert(at, {"id": f"bench{k}", "domain": "math", "prompt": items[k]["question"]})
+    return rows
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_ingest_matches_one_process_byte_for_byte(tmp_path, workers):
+    rows = _with_contamination(tmp_path)
+    write_rows(tmp_path / "in.jsonl", rows)
+    one = clean(tmp_path / "in.jsonl", tmp_path / "one.jsonl", config=CleanConfig(ingest_workers=1))
+    many = clean(
+        tmp_path / "in.jsonl",
+        tmp_path / "many.jsonl",
+        config=CleanConfig(ingest_workers=workers, **TINY_SHARDS),
+    )
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "many.jsonl").read_bytes()
+    assert (tmp_path / "one.rejects.jsonl").read_bytes() == (tmp_path / "many.rejects.jsonl").read_bytes()
+    assert one.stats["by_reason"] == many.stats["by_reason"]
+    assert one.stats["by_reason"]["contamination"] == 3
+    ingest_dir = tmp_path / "many.jsonl.work" / "ingest"
+    assert (
+        len(json.loads((ingest_dir / "contamination.json").read_text())["hits"]) == 3
+    )  # found by the shards
+    assert not list(ingest_dir.glob("rows.*.jsonl"))  # shard spools merged
+    # other decontamination settings on resume: ingest is reused, its precomputed hits are not
+    again = clean(
+        tmp_path / "in.jsonl",
+        tmp_path / "many.jsonl",
+        config=CleanConfig(builtin_benchmarks=(), **TINY_SHARDS),
+    )
+    assert again.stats["resumed_stages"] == ["ingest"]
+    assert "contamination" not in again.stats["by_reason"]
+
+
+def test_bad_rows_in_a_worker_shard_keep_their_file_line(tmp_path):
+    rows = [json.dumps(r) for r in make_corpus(600, seed=5, dup_fraction=0.0)]
+    rows[450] = '{"domain": "math", "prompt": oops}'
+    rows[520] = '{"domain": "math"}'
+    (tmp_path / "in.jsonl").write_text("\n".join(rows) + "\n")
+    config = CleanConfig(ingest_workers=2, on_bad_row="reject", **TINY_SHARDS)
+    res = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl", config=config)
+    rejects = [json.loads(line) for line in (tmp_path / "out.rejects.jsonl").read_text().splitlines()]
+    bad = [r for r in rejects if r["reason"] == "bad_row"]
+    assert [(b["evidence"]["line"], b["evidence"]["field"]) for b in bad] == [(451, None), (521, "prompt")]
+    assert res.stats["rows_in"] == 600 and res.stats["kept"] + res.stats["rejected"] == 600
+    # raise mode: the worker's error reaches the caller as the same one-line error
+    with pytest.raises(BadInputError, match=r"in\.jsonl:451: malformed JSON"):
+        clean(
+            tmp_path / "in.jsonl",
+            tmp_path / "out2.jsonl",
+            config=CleanConfig(ingest_workers=2, **TINY_SHARDS),
+        )
+
+
+def test_segments_cover_every_line_once_with_true_line_numbers(tmp_path):
+    rng = random.Random(3)
+    lines = [json.dumps({"domain": "math", "prompt": "p" * rng.randint(1, 300), "n": i}) for i in range(400)]
+    lines[17] = ""  # blank lines are skipped, and still counted for line numbers
+    (tmp_path / "a.jsonl").write_text("\n".join(lines))  # no newline at the end
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(b'{"domain": "x", "prompt": "g"}\n'))
+    paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"]
+    whole = [r.get("n", "gz") for r in read_rows(paths)]
+    for parts in (2, 3, 7, 50):
+        shards = split_segments(paths, parts, min_bytes=1, head_start=rng.randint(0, 5000))
+        assert 1 < len(shards) <= parts
+        assert [p for s in shards for p in s if not isinstance(p, Segment)] == [paths[1]]  # gzip: whole
+        seen = [r.get("n", "gz") for s in shards for r in read_rows(s)]
+        assert seen == whole
+    # a bad line far into a segment is reported with its line number in the whole file
+    lines[300] = "{oops"
+    (tmp_path / "a.jsonl").write_text("\n".join(lines))
+    last = split_segments([tmp_path / "a.jsonl"], 2, min_bytes=1)[1]
+    with pytest.raises(BadInputError, match=r"a\.jsonl:301: malformed JSON"):
+        list(read_rows(last))
+
+
+def test_with_raw_hands_back_the_line_only_for_rows_normalisation_leaves_alone(tmp_path):
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": "a", "domain": "math", "prompt": "p", "reference": null, "source": "s", "meta": {}}\n'
+        '{"domain": "math", "prompt": "needs an id"}\n'
+        '{"id": 7, "domain": "math", "prompt": "int id", "reference": null, "source": "s", "meta": {}}\n'
+        '{"id": "d", "prompt": "no domain", "reference": null, "source": "s", "meta": {}}'
+    )
+    got = list(read_rows(tmp_path / "in.jsonl", with_raw=True, defaults={"domain": "logic"}))
+    assert [raw is not None for _, raw in got] == [True, False, False, False]
+    assert got[0][1].endswith(b"\n") and json.loads(got[0][1]) == got[0][0]
+    assert got[1][0]["id"] and got[2][0]["id"] == "7" and got[3][0]["domain"] == "logic"
