@@ -106,8 +106,9 @@ class Features:
     def signatures(self, num_perm: int, seed: int = 1) -> np.ndarray:
         """MinHash of the union = elementwise minimum of the two blocks' MinHashes."""
         sig = signatures(self.uni, self.uni_offsets, num_perm, seed)
-        np.minimum(sig, signatures(self.bi, self.bi_offsets, num_perm, seed), out=sig)
-        return sig
+        return signatures(
+            self.bi, self.bi_offsets, num_perm, seed, out=sig
+        )  # one matrix: memory is slow here
 
 
 def features(flat_tokens: np.ndarray, offsets: np.ndarray) -> Features:
@@ -143,16 +144,23 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def signatures(
-    values: np.ndarray, doc_offsets: np.ndarray, num_perm: int, seed: int = 1, block: int = 256
+    values: np.ndarray,
+    doc_offsets: np.ndarray,
+    num_perm: int,
+    seed: int = 1,
+    block: int = 256,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """MinHash signatures, permutation-major ``(num_perm, n_docs)`` uint32: per permutation
     ``x -> a*x + b (mod 2^32)`` (odd ``a``: a bijection) of the features' top 32 bits, minimum per
     document. 32-bit lanes and this layout make it ~8x faster than 64-bit row-major numpy. Documents
-    without features get all-ones columns and are left out by :func:`candidate_pairs`."""
+    without features get all-ones columns and are left out by :func:`candidate_pairs`. With ``out``
+    (signatures of the same documents over other features) the result is the MinHash of the union,
+    computed in place."""
     n_docs = len(doc_offsets) - 1
     a, b = _permutations(num_perm, seed)
     x32 = values if values.dtype == np.uint32 else to_32bit(values)
-    sig = np.full((num_perm, n_docs), 0xFFFFFFFF, dtype=np.uint32)
+    sig = np.full((num_perm, n_docs), 0xFFFFFFFF, dtype=np.uint32) if out is None else out
     lengths = np.diff(doc_offsets)
 
     def fill(blocks: range) -> None:  # disjoint document ranges: safe from several threads
@@ -164,7 +172,8 @@ def signatures(
             lo, hi = doc_offsets[start], doc_offsets[stop]
             permuted = a[:, None] * x32[None, lo:hi]
             permuted += b[:, None]
-            sig[:, docs] = np.minimum.reduceat(permuted, doc_offsets[docs] - lo, axis=1)
+            mins = np.minimum.reduceat(permuted, doc_offsets[docs] - lo, axis=1)
+            sig[:, docs] = mins if out is None else np.minimum(sig[:, docs], mins)
 
     starts = range(0, n_docs, block)
     workers = _threads(len(starts))
