@@ -35,6 +35,9 @@ class C3POConfig:
     scope: str = "global"  # global | rank
     order: str = "batch"  # batch | shuffle
     dp_size: int = 1
+    # token-budgeted dynamic sampling: when filtered groups leave fewer than Φ usable tokens, sample
+    # more prompts (about as many as the shortfall needs) up to this many extra rounds per step
+    refill_rounds: int = 3
 
 
 @dataclass

@@ -1,8 +1,16 @@
 """Rollouts by batched sampling with a KV cache: each prompt is prefilled once and its cache shared by
-its K samples; finished samples leave the batch, so no compute is spent after EOS or on padding rows."""
+its K samples; finished samples leave the batch, so no compute is spent after EOS or on padding rows.
+
+Decoder-only HF models of the Llama family (``model.model.{embed_tokens, layers, norm, rotary_emb}`` +
+``lm_head``: Llama, Qwen2/3, Mistral ...) are stepped layer by layer with the model's own modules and a
+preallocated K/V cache (:class:`StaticKV`): a decode step then costs the layers' math, not the
+model-level plumbing (4-D mask building, cache objects, output classes) that dominates a small
+model's step on CPU. Other models go through their ``forward``.
+"""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +53,10 @@ def sample(
     generator: torch.Generator | None = None,
 ) -> Rollout:
     """Sample ``k`` responses per prompt. ``temperature=0`` is greedy."""
+    if lean_decoder(model) is not None:
+        return _sample_lean(
+            model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator
+        )
     ids, mask = left_pad(prompt_ids, pad_id)
     pos = positions(mask)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
@@ -91,6 +103,153 @@ def sample(
     )
 
 
+class StaticKV:
+    """K/V of every layer for a batch, preallocated to the longest sequence the rollout can reach. HF
+    attention modules write into it through ``update`` (the Cache method they call); ``advance``
+    commits the positions written by one forward pass of all layers."""
+
+    def __init__(self, n_layers: int, batch: int, kv_heads: int, max_len: int, head_dim: int, dtype):
+        shape = (batch, kv_heads, max_len, head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype) for _ in range(n_layers)]
+        self.v = [torch.zeros(shape, dtype=dtype) for _ in range(n_layers)]
+        self.length = 0
+
+    def update(self, key, value, layer_idx, *args, **kwargs):
+        end = self.length + key.shape[2]
+        self.k[layer_idx][:, :, self.length : end] = key
+        self.v[layer_idx][:, :, self.length : end] = value
+        return self.k[layer_idx][:, :, :end], self.v[layer_idx][:, :, :end]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep these batch rows (finished samples leave)."""
+        self.k = [t.index_select(0, rows) for t in self.k]
+        self.v = [t.index_select(0, rows) for t in self.v]
+
+    def repeat_interleave(self, k: int) -> None:
+        self.k = [t.repeat_interleave(k, 0) for t in self.k]
+        self.v = [t.repeat_interleave(k, 0) for t in self.v]
+
+
+def lean_decoder(model):
+    """The backbone when the model has the Llama-family layout the lean path steps through, else None."""
+    inner = getattr(model, "model", None)
+    needed = ("embed_tokens", "layers", "norm", "rotary_emb")
+    if inner is None or not all(hasattr(inner, n) for n in needed) or not hasattr(model, "lm_head"):
+        return None
+    cfg = model.config
+    if getattr(cfg, "use_sliding_window", False) or getattr(cfg, "final_logit_softcapping", None):
+        return None
+    attn = getattr(inner.layers[0], "self_attn", None) if len(inner.layers) else None
+    parts = ("q_proj", "k_proj", "v_proj", "o_proj", "head_dim", "scaling")
+    if attn is None or not all(hasattr(attn, a) for a in parts):
+        return None
+    if not hasattr(sys.modules.get(type(attn).__module__), "apply_rotary_pos_emb"):
+        return None
+    return inner
+
+
+def _decode_step(model, inner, ids, positions, keys: torch.Tensor, cache: StaticKV) -> torch.Tensor:
+    """One new token per row: each layer's projections, norms and MLP are the model's own modules;
+    attention over the cache is three small matmul-sized ops (torch's SDPA kernel costs ~4x that for a
+    single query). ``keys`` (B, cached + 1) marks the positions each row attends to."""
+    h = inner.embed_tokens(ids)
+    cos, sin = inner.rotary_emb(h, positions)
+    batch = h.shape[0]
+    blocked = torch.zeros(keys.shape, dtype=h.dtype).masked_fill_(~keys, float("-inf"))[:, None, None, :]
+    for li, layer in enumerate(inner.layers):
+        attn = layer.self_attn
+        x = layer.input_layernorm(h)
+        q = attn.q_proj(x).view(batch, 1, -1, attn.head_dim)
+        k = attn.k_proj(x).view(batch, 1, -1, attn.head_dim)
+        v = attn.v_proj(x).view(batch, 1, -1, attn.head_dim).transpose(1, 2)
+        if hasattr(attn, "q_norm"):  # Qwen3: per-head norms before the rotation
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k = _rotary(attn)(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
+        keys_l, values_l = cache.update(k, v, li)
+        kv_heads = keys_l.shape[1]
+        qg = q.reshape(batch, kv_heads, -1, attn.head_dim)  # query head i reads kv head i // group
+        scores = torch.matmul(qg, keys_l.transpose(-1, -2)) * attn.scaling + blocked
+        out = torch.matmul(torch.softmax(scores, dim=-1), values_l)
+        h = h + attn.o_proj(out.reshape(batch, 1, -1))
+        h = h + layer.mlp(layer.post_attention_layernorm(h))
+    cache.advance(1)
+    return model.lm_head(inner.norm(h[:, -1]))
+
+
+def _rotary(attn):
+    """The rotary function of the attention module's own modeling file."""
+    return sys.modules[type(attn).__module__].apply_rotary_pos_emb
+
+
+def _forward_lean(model, inner, ids, positions, mask, cache: StaticKV) -> torch.Tensor:
+    """Last-position logits of ``ids`` (B, n) at ``positions``; ``mask`` (B, 1, n, keys) says which
+    cached + new positions each query attends to. Writes the new K/V into ``cache``."""
+    h = inner.embed_tokens(ids)
+    rope = inner.rotary_emb(h, positions)
+    for layer in inner.layers:
+        out = layer(
+            h, attention_mask=mask, position_ids=positions, past_key_values=cache, position_embeddings=rope
+        )
+        h = out[0] if isinstance(out, tuple) else out
+    cache.advance(ids.shape[1])
+    return model.lm_head(inner.norm(h[:, -1]))
+
+
+def _sample_lean(model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator):
+    inner = lean_decoder(model)
+    cfg = model.config
+    ids, pad_mask = left_pad(prompt_ids, pad_id)
+    pos = positions(pad_mask)
+    width = ids.shape[1]
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    dtype = inner.embed_tokens.weight.dtype
+    cache = StaticKV(len(inner.layers), len(prompt_ids), kv_heads, width + max_new_tokens, head_dim, dtype)
+    valid = pad_mask.bool()
+    # prefill: causal over real tokens; a padding query attends to itself only (its output is unused)
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    prefill_mask = (causal[None] & valid[:, None, :]) | torch.eye(width, dtype=torch.bool)[None]
+    logits = _forward_lean(model, inner, ids, pos, prefill_mask[:, None], cache)
+    cache.repeat_interleave(k)
+    logits = logits.repeat_interleave(k, 0)
+    keys = torch.zeros(len(prompt_ids) * k, width + max_new_tokens, dtype=torch.bool)
+    keys[:, :width] = valid.repeat_interleave(k, 0)
+    next_pos = pos[:, -1].repeat_interleave(k, 0) + 1
+    n = len(prompt_ids) * k
+    responses: list[list[int]] = [[] for _ in range(n)]
+    finished = [False] * n
+    active = torch.arange(n)  # response index of each batch row
+    alive = torch.ones(n, dtype=torch.bool)  # rows still generating (finished ones leave in batches)
+    for step in range(max_new_tokens):
+        tok = _pick(logits, temperature, top_p, generator)
+        for row, t in zip(active[alive].tolist(), tok[alive].tolist()):
+            responses[row].append(t)
+        done = alive & (tok == eos_id)
+        for row in active[done].tolist():
+            finished[row] = True
+        alive &= ~done
+        if step == max_new_tokens - 1 or not alive.any():
+            break
+        if (~alive).sum() >= max(8, len(alive) // 4):  # compact: copying the cache costs about a step
+            idx = alive.nonzero().squeeze(-1)
+            cache.select(idx)
+            active, tok, keys, next_pos, alive = active[idx], tok[idx], keys[idx], next_pos[idx], alive[idx]
+        keys[:, cache.length] = True
+        logits = _decode_step(
+            model, inner, tok[:, None], next_pos[:, None], keys[:, : cache.length + 1], cache
+        )
+        next_pos = next_pos + 1
+    return Rollout(
+        prompt_ids=[list(p) for p in prompt_ids],
+        responses=responses,
+        group=[i // k for i in range(n)],
+        finished=finished,
+    )
+
+
 def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
     if temperature <= 0:
         return logits.argmax(-1)
@@ -100,4 +259,7 @@ def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator) -> 
         cut = sorted_p.cumsum(-1) - sorted_p > top_p
         sorted_p = sorted_p.masked_fill(cut, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    # inverse CDF: one uniform per row (multinomial draws one exponential per vocabulary entry)
+    cdf = probs.cumsum(-1)
+    u = torch.rand((probs.shape[0], 1), generator=generator, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=probs.shape[-1] - 1)

@@ -10,6 +10,7 @@ import copy
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,39 @@ from ..forward import run_responses
 from ..metrics import MetricsLog, plot_curves, read_metrics
 from ..models.load import load_policy
 from ..rewards import Rewarder
-from ..rollout import sample
+from ..rollout import Rollout, sample
 from ..text import decode_response, encode_prompt
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Round:
+    """One batch of prompts, sampled and scored (a step has one, plus refills under C3PO)."""
+
+    rows: list[dict]
+    ro: Rollout
+    items: list[tuple]
+    scores: list[float]
+    statuses: list[str]
+    generate_s: float
+    reward_s: float
+
+
+def _merge(rounds: list[_Round]) -> tuple[list[dict], Rollout, list[tuple], list[float], list[str]]:
+    """Rounds -> one rollout (group indices shifted), in sampling order."""
+    rows, items, scores, statuses = [], [], [], []
+    prompt_ids, responses, group, finished = [], [], [], []
+    for r in rounds:
+        group += [g + len(rows) for g in r.ro.group]
+        rows += r.rows
+        items += r.items
+        scores += r.scores
+        statuses += r.statuses
+        prompt_ids += r.ro.prompt_ids
+        responses += r.ro.responses
+        finished += r.ro.finished
+    return rows, Rollout(prompt_ids, responses, group, finished), items, scores, statuses
 
 
 def stage_dir(run_dir: Path, stage: Stage) -> Path:
@@ -116,13 +146,14 @@ class StageRunner:
             self._prompt_cache[key] = encode_prompt(self.tok, self.datasets[d][i]["prompt"])
         return self._prompt_cache[key]
 
-    def train_step(self) -> dict[str, float]:
+    def _round(self, n_prompts: int) -> _Round:
+        """Sample K responses for ``n_prompts`` fresh prompts and score them."""
         cfg, K = self.cfg, self.cfg.rollout.group_size
-        t0 = time.perf_counter()
-        draws = self.sampler.draw(cfg.rollout.prompts_per_step)
+        draws = self.sampler.draw(n_prompts)
         rows = [self.datasets[d][i] for d, i in draws]
         prompts = [self._prompt_ids(d, i) for d, i in draws]
         self.model.eval()
+        t0 = time.perf_counter()
         ro = sample(
             self.model,
             prompts,
@@ -140,14 +171,36 @@ class StageRunner:
             (decode_response(self.tok, r), rows[g]["reference"], rows[g]["domain"])
             for r, g in zip(ro.responses, ro.group)
         ]
-        pending = self.rewarder.submit(items)
-        lengths = [len(r) for r in ro.responses]
-        scored = pending.result()
+        scored = self.rewarder.submit(items).result()
         scores = self.rewarder.blend(
             [rows[g]["prompt"] for g in ro.group], [it[0] for it in items], scored.scores
         )
+        return _Round(rows, ro, items, scores, list(scored.statuses), t_gen - t0, time.perf_counter() - t_gen)
+
+    def _usable_tokens(self, rnd: _Round) -> int:
+        rewards = torch.tensor(rnd.scores).view(len(rnd.rows), self.cfg.rollout.group_size)
+        zero = zero_variance_groups(rewards) if self.cfg.advantage.filter_zero_variance else None
+        return sum(len(r) for r, g in zip(rnd.ro.responses, rnd.ro.group) if zero is None or not zero[g])
+
+    def train_step(self) -> dict[str, float]:
+        cfg, K = self.cfg, self.cfg.rollout.group_size
+        t0 = time.perf_counter()
+        rounds = [self._round(cfg.rollout.prompts_per_step)]
+        # C3PO's token-budgeted dynamic sampling: refill until the usable responses hold Φ tokens
+        target = None
+        if cfg.c3po.enabled and cfg.c3po.budget:
+            target = cfg.c3po.budget * (cfg.c3po.dp_size if cfg.c3po.scope == "rank" else 1)
+        usable_tokens = self._usable_tokens(rounds[0])
+        while target and usable_tokens < target and len(rounds) <= cfg.c3po.refill_rounds:
+            per_prompt = max(1.0, usable_tokens / sum(len(r.rows) for r in rounds))
+            need = math.ceil(1.25 * (target - usable_tokens) / per_prompt)
+            rounds.append(self._round(max(2, min(cfg.rollout.prompts_per_step, need))))
+            usable_tokens += self._usable_tokens(rounds[-1])
+        rows, ro, items, scores, statuses = _merge(rounds)
+        lengths = [len(r) for r in ro.responses]
         rewards = torch.tensor(scores).view(len(rows), K)
-        t_rew = time.perf_counter()
+        t_gen = t0 + sum(r.generate_s for r in rounds)
+        t_rew = t_gen + sum(r.reward_s for r in rounds)
 
         adv = group_advantages(rewards, cfg.advantage.method)
         flat_adv = adv.view(-1)
@@ -248,11 +301,13 @@ class StageRunner:
             per_domain.setdefault(dom, []).append(s)
         out = {
             "reward/mean": float(rewards.mean()),
-            "reward/pass_rate": sum(1 for s in scored.statuses if s == "correct") / len(scored.statuses),
+            "reward/pass_rate": sum(1 for s in statuses if s == "correct") / len(statuses),
             **{f"reward/{d}": sum(v) / len(v) for d, v in sorted(per_domain.items())},
             "rollout/response_len": sum(lengths) / len(lengths),
             "rollout/truncated_frac": 1 - sum(ro.finished) / len(ro.finished),
             "groups/zero_variance": int(zero.sum()),
+            "rollout/prompts": len(rows),
+            "c3po/refill_rounds": len(rounds) - 1,
             "groups/filtered": int(zero.sum()) if cfg.advantage.filter_zero_variance else 0,
             "policy/entropy": stats["entropy"] / ntok,
             "policy/kl": stats["kl"] / ntok,

@@ -177,3 +177,22 @@ def test_stages_run_one_at_a_time_chain_in_the_same_run_dir(setup):
     )
     assert state["start"] == str(Path(cfg.run_dir) / "stages" / "reasoning" / "final")
     assert summary["stages"]["general"]["steps"] == 2
+
+
+@pytest.mark.parametrize("refill_rounds", [3, 0])
+def test_token_budgeted_dynamic_sampling_fills_every_step_to_the_budget(setup, refill_rounds):
+    """Φ = 100 > the 6 x 12 tokens one round of 2 prompts x K=3 can hold: refills sample more prompts
+    until Φ usable tokens exist, so every step trains exactly Φ; without refills it cannot."""
+    root, model = setup
+    stages = _raw(root, model, "x")["stages"][:1]
+    run = f"run_refill{refill_rounds}"
+    raw = _raw(root, model, run, stages=stages, c3po={"budget": 100, "refill_rounds": refill_rounds})
+    cfg = from_dict(raw)
+    get_backend("embedded").train(cfg, cfg.stages)
+    recs = [r for r in read_metrics(Path(cfg.run_dir) / "metrics.jsonl") if "c3po/kept_tokens" in r]
+    kept = [r["c3po/kept_tokens"] for r in recs]
+    if refill_rounds:
+        assert kept == [100] * len(recs)
+        assert all(r["c3po/refill_rounds"] >= 1 and r["rollout/prompts"] > 2 for r in recs)
+    else:
+        assert max(kept) <= 72 and all(r["c3po/refill_rounds"] == 0 for r in recs)

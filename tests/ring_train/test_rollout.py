@@ -1,0 +1,62 @@
+"""Rollout sampling: the lean layer-by-layer decode path computes what the model's own forward
+computes, and the sampler draws tokens with the softmax's probabilities."""
+
+import pytest
+import torch
+
+import ring_train.rollout as rollout
+from ring_train.models.load import load_policy
+from ring_train.models.tiny import create_tiny_policy
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("roll")
+    texts = ["What is 12 + 34? The answer is 46.", "Compute 7 * 8. It is 56.", "abc def ghi"] * 5
+    path = create_tiny_policy(
+        root / "p",
+        texts,
+        vocab_size=300,
+        seed=1,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+    )
+    model, tok = load_policy(path)
+    return model.eval(), tok
+
+
+def test_lean_decode_matches_the_models_forward(policy, monkeypatch):
+    model, tok = policy
+    assert rollout.lean_decoder(model) is not None
+    prompts = [tok.encode("What is 12 + 34?"), tok.encode("abc"), tok.encode("Compute 7 * 8. It")]
+    kw = dict(max_new_tokens=16, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, temperature=0.0)
+    lean = rollout.sample(model, prompts, 3, **kw)
+    monkeypatch.setattr(rollout, "lean_decoder", lambda m: None)
+    reference = rollout.sample(model, prompts, 3, **kw)
+    assert lean.responses == reference.responses and lean.finished == reference.finished
+    # and the logits themselves: the greedy continuation of one prompt, step by step
+    seq = prompts[0] + lean.responses[0]
+    with torch.no_grad():
+        full = model(input_ids=torch.tensor([seq])).logits[0]
+    monkeypatch.undo()
+    captured = []
+    real_pick = rollout._pick
+    monkeypatch.setattr(
+        rollout, "_pick", lambda logits, *a: captured.append(logits[0].clone()) or real_pick(logits, *a)
+    )
+    rollout.sample(model, prompts[:1], 1, **kw)
+    for step, logits in enumerate(captured):
+        assert torch.allclose(logits, full[len(prompts[0]) - 1 + step], atol=1e-4)
+
+
+def test_sampler_draws_with_the_softmax_probabilities():
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    logits = probs.log().expand(20000, 4)
+    draws = rollout._pick(logits, 1.0, 1.0, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=4).float() / len(draws)
+    assert torch.allclose(freq, probs, atol=0.015)
+    top = rollout._pick(logits, 1.0, 0.6, torch.Generator().manual_seed(0))  # nucleus: the top two only
+    assert set(top.tolist()) == {0, 1}
