@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "--budget",
         type=int,
         default=None,
-        help="C3PO Φ (default: 80%% of the start model's mean tokens per step, so the cut binds)",
+        help="C3PO Φ (default: the start model's mean completion tokens per step, what TRL trains per step)",
     )
     ap.add_argument(
         "--digits", type=int, nargs=2, default=(2, 2), metavar=("MIN", "MAX"), help="operand digits"
@@ -255,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     model0, tok0 = load_policy(start)
     ev0 = heldout(model0, tok0, eval_rows, args)
     acc0 = ev0["pass_rate"]
-    budget = args.budget or int(0.8 * args.prompts * args.k * ev0["response_len"])
+    # Φ = the tokens a sample-level step holds at the start: both trainers then train about as many tokens
+    # per step, and C3PO's refill rounds make up what zero-variance filtering removes
+    budget = args.budget or int(args.prompts * args.k * ev0["response_len"])
     trl = run_trl(start, rl_rows, args, out)
     acc_trl = heldout(trl["model"], trl["tok"], eval_rows, args)["pass_rate"]
     ring = run_ring(start, data / "rl.jsonl", args, out, budget, "ring_c3po")
@@ -298,8 +300,9 @@ def render_ablation(budget, s_c3po, s_grpo, acc_c3po, acc_grpo) -> str:
         f"| mean step time (s) | {s_c3po['step_s']:.2f} | {s_grpo['step_s']:.2f} |",
         f"| held-out sampled accuracy | {acc_c3po:.3f} | {acc_grpo:.3f} |",
         "",
-        "Under C3PO the trained tokens per step equal Φ whenever the usable rollout has at least Φ tokens "
-        "(steps where most groups are filtered fall short; the normaliser stays Φ).",
+        "Under C3PO every step trains exactly Φ tokens: when zero-variance filtering leaves fewer, refill "
+        "rounds sample more prompts until Φ usable tokens exist (token-budgeted dynamic sampling, at most "
+        "`c3po.refill_rounds` extra rounds; the refill time is part of the C3PO step time).",
         "",
     ]
     return "\n".join(lines)
@@ -333,7 +336,7 @@ def render(args, start, setup_s, acc0, s_trl, s_ring, acc_trl, acc_ring, budget)
         f"{s_ring['tokens_per_step']:.0f} ± {s_ring['tokens_std']:.0f} | |",
         f"| completion tokens / s (all sampled tokens a step consumes) | {s_trl['completion_per_s']:.0f} | "
         f"{s_ring['completion_per_s']:.0f} | **{ratio(s_ring['completion_per_s'], s_trl['completion_per_s'])}** |",
-        f"| trained tokens / s (tokens with a loss; ring skips zero-variance groups and cuts at Φ) | "
+        f"| trained tokens / s (tokens with a loss; ring: exactly Φ per step, refilled after zero-variance filtering) | "
         f"{s_trl['tokens_per_s']:.0f} | {s_ring['tokens_per_s']:.0f} | "
         f"{ratio(s_ring['tokens_per_s'], s_trl['tokens_per_s'])} |",
         f"| held-out sampled accuracy (start {acc0:.3f}) | {acc_trl:.3f} | {acc_ring:.3f} | "

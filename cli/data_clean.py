@@ -28,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine", choices=["local", "ray"], default="local", help="per-row stages in-process or on Ray Data"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that read big JSONL input in byte ranges (default 0: one per core, up to 8; 1: none)",
+    )
     p.add_argument("--work-dir", help="stage results for resuming (default: OUT.work next to the output)")
     p.add_argument("--no-resume", action="store_true", help="redo every stage even if a finished one matches")
     g = p.add_argument_group("filters")
@@ -112,6 +118,8 @@ def config_from_args(args: argparse.Namespace):
     builtin = {"all": None, "none": ()}.get(args.builtin_benchmarks)
     if args.builtin_benchmarks not in ("all", "none"):
         builtin = tuple(_split(args.builtin_benchmarks))
+    if args.workers < 0:
+        raise UserError("--workers must be >= 0 (0: one per core)")
     if not 0 < args.near_threshold <= 1 or not 0 < args.min_overlap <= 1:
         raise UserError("--near-threshold and --min-overlap must be in (0, 1]")
     return CleanConfig(
@@ -140,6 +148,7 @@ def config_from_args(args: argparse.Namespace):
         defaults={"domain": args.domain} if args.domain else {},
         on_bad_row=args.on_bad_row,
         engine=args.engine,
+        ingest_workers=args.workers,
     )
 
 
