@@ -38,6 +38,10 @@ class C3POConfig:
     # token-budgeted dynamic sampling: when filtered groups leave fewer than Φ usable tokens, sample
     # more prompts (about as many as the shortfall needs) up to this many extra rounds per step
     refill_rounds: int = 3
+    # size the first round from the usable tokens per prompt measured on earlier steps (an average that
+    # follows the filter rate and response lengths), up to 2x rollout.prompts_per_step, so Φ is usually
+    # reached without a refill: one bigger batch costs less than a second, small sampling round
+    adaptive_prompts: bool = True
 
 
 @dataclass
@@ -94,6 +98,9 @@ class RLConfig:
     backend: str = "embedded"
     checkpoint_every: int = 50
     max_tokens_per_micro: int = 4096
+    # data-parallel lanes in this process (embedded backend): 0 = one per CPU thread (max 8); each lane
+    # samples and trains whole groups on its own thread. Results are deterministic for a given count.
+    lanes: int = 0
     time_limit_s: float | None = None  # stop a stage after this much wall time (a checkpoint is written)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     c3po: C3POConfig = field(default_factory=C3POConfig)
@@ -211,6 +218,8 @@ def _check(cfg: RLConfig, source: str) -> None:
     ):
         if value < 1:
             bad(key, f"must be >= 1, got {value}")
+    if cfg.lanes < 0:
+        bad("lanes", f"must be >= 0 (0 = one per CPU thread), got {cfg.lanes}")
     if cfg.c3po.enabled and (cfg.c3po.budget is None or cfg.c3po.budget < 1):
         bad("c3po.budget", "C3PO needs a positive token budget Φ (or set c3po.enabled: false)")
     if not cfg.c3po.enabled and cfg.loss.aggregation == "constant":

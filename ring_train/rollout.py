@@ -23,6 +23,17 @@ class Rollout:
     group: list[int]  # prompt index of each response
     finished: list[bool]  # stopped at EOS (False: hit max_new_tokens)
 
+    @classmethod
+    def concat(cls, parts: list[Rollout]) -> Rollout:
+        """Rollouts of disjoint prompt lists -> one, in order (group indices shifted)."""
+        out = cls([], [], [], [])
+        for r in parts:
+            out.group += [g + len(out.prompt_ids) for g in r.group]
+            out.prompt_ids += r.prompt_ids
+            out.responses += r.responses
+            out.finished += r.finished
+        return out
+
 
 def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(s) for s in seqs)

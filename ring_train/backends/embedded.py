@@ -27,11 +27,11 @@ from ..core.losses import aggregate, clipped_surrogate, kl_penalty, step_normali
 from ..core.schedule import MixtureSampler, Stage
 from ..data import read_problem_rows
 from ..evaluate import evaluate
-from ..forward import run_responses
+from ..lanes import Lanes, resolve_lanes, run_responses_in_lanes, sample_in_lanes
 from ..metrics import MetricsLog, plot_curves, read_metrics
 from ..models.load import load_policy
 from ..rewards import Rewarder
-from ..rollout import Rollout, sample
+from ..rollout import Rollout
 from ..text import decode_response, encode_prompt
 
 log = logging.getLogger(__name__)
@@ -53,17 +53,12 @@ class _Round:
 def _merge(rounds: list[_Round]) -> tuple[list[dict], Rollout, list[tuple], list[float], list[str]]:
     """Rounds -> one rollout (group indices shifted), in sampling order."""
     rows, items, scores, statuses = [], [], [], []
-    prompt_ids, responses, group, finished = [], [], [], []
     for r in rounds:
-        group += [g + len(rows) for g in r.ro.group]
         rows += r.rows
         items += r.items
         scores += r.scores
         statuses += r.statuses
-        prompt_ids += r.ro.prompt_ids
-        responses += r.ro.responses
-        finished += r.ro.finished
-    return rows, Rollout(prompt_ids, responses, group, finished), items, scores, statuses
+    return rows, Rollout.concat([r.ro for r in rounds]), items, scores, statuses
 
 
 def stage_dir(run_dir: Path, stage: Stage) -> Path:
@@ -87,9 +82,11 @@ class StageRunner:
         self.cfg, self.stage, self.start, self.rewarder = cfg, stage, start, rewarder
         self.model, self.tok = load_policy(start)
         self.model.train()
-        self.ref = None
+        self.n_lanes = resolve_lanes(cfg.lanes, torch.get_num_threads(), cfg.rollout.prompts_per_step)
+        self.lanes = self._lanes(self.model)
+        self.ref_lanes = None
         if cfg.loss.kl_beta > 0:  # reference = the stage's start
-            self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
+            self.ref_lanes = self._lanes(copy.deepcopy(self.model).eval().requires_grad_(False))
         self.datasets = [read_problem_rows(p) for p in stage.datasets]
         self.sampler = MixtureSampler(
             [len(d) for d in self.datasets], list(stage.datasets.values()), cfg.seed
@@ -108,6 +105,15 @@ class StageRunner:
         self.global_step0 = global_step0
         self.elapsed = 0.0
         self._prompt_cache: dict[tuple[int, int], list[int]] = {}
+        self.usable_per_prompt: float | None = None  # running average (C3PO adaptive prompts)
+
+    def _lanes(self, model) -> Lanes:
+        return Lanes(model, self.n_lanes, max(1, torch.get_num_threads() // self.n_lanes))
+
+    def close(self) -> None:
+        for lanes in (self.lanes, self.ref_lanes):
+            if lanes is not None:
+                lanes.close()
 
     # ---- state -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -121,11 +127,14 @@ class StageRunner:
             "scheduler": self.sched.state_dict(),
             "sampler": self.sampler.state_dict(),
             "generator": self.gen.get_state(),
+            "usable_per_prompt": self.usable_per_prompt,
         }
 
     def restore(self, ckpt: Path, state: dict[str, Any]) -> None:
         self.model, self.tok = load_policy(ckpt / "policy")
         self.model.train()
+        self.lanes.close()
+        self.lanes = self._lanes(self.model)
         self.opt = torch.optim.AdamW(
             self.model.parameters(), lr=self.cfg.optim.lr, weight_decay=self.cfg.optim.weight_decay
         )
@@ -138,6 +147,7 @@ class StageRunner:
         self.sampler.load_state_dict(state["sampler"])
         self.gen.set_state(state["generator"])
         self.step, self.elapsed = state["step"], state["elapsed"]
+        self.usable_per_prompt = state.get("usable_per_prompt")
 
     # ---- one step ----------------------------------------------------------------------------
     def _prompt_ids(self, d: int, i: int) -> list[int]:
@@ -152,10 +162,10 @@ class StageRunner:
         draws = self.sampler.draw(n_prompts)
         rows = [self.datasets[d][i] for d, i in draws]
         prompts = [self._prompt_ids(d, i) for d, i in draws]
-        self.model.eval()
+        self.lanes.train(False)
         t0 = time.perf_counter()
-        ro = sample(
-            self.model,
+        ro = sample_in_lanes(
+            self.lanes,
             prompts,
             K,
             max_new_tokens=cfg.rollout.max_new_tokens,
@@ -165,7 +175,7 @@ class StageRunner:
             top_p=cfg.rollout.top_p,
             generator=self.gen,
         )
-        self.model.train()
+        self.lanes.train(True)
         t_gen = time.perf_counter()
         items = [
             (decode_response(self.tok, r), rows[g]["reference"], rows[g]["domain"])
@@ -182,20 +192,36 @@ class StageRunner:
         zero = zero_variance_groups(rewards) if self.cfg.advantage.filter_zero_variance else None
         return sum(len(r) for r, g in zip(rnd.ro.responses, rnd.ro.group) if zero is None or not zero[g])
 
+    def _budget_target(self) -> int | None:
+        """Usable tokens a step must hold under C3PO (all ranks together), None without a budget."""
+        c = self.cfg.c3po
+        if not (c.enabled and c.budget):
+            return None
+        return c.budget * (c.dp_size if c.scope == "rank" else 1)
+
+    def _first_round_prompts(self, target: int | None) -> int:
+        per_step = self.cfg.rollout.prompts_per_step
+        if target is None or not self.cfg.c3po.adaptive_prompts or not self.usable_per_prompt:
+            return per_step
+        # 10% over the expectation: a refill round is the exception, not the rule
+        wanted = math.ceil(1.1 * target / self.usable_per_prompt)
+        return max(per_step, min(2 * per_step, wanted))
+
     def train_step(self) -> dict[str, float]:
         cfg, K = self.cfg, self.cfg.rollout.group_size
         t0 = time.perf_counter()
-        rounds = [self._round(cfg.rollout.prompts_per_step)]
+        target = self._budget_target()
+        rounds = [self._round(self._first_round_prompts(target))]
         # C3PO's token-budgeted dynamic sampling: refill until the usable responses hold Φ tokens
-        target = None
-        if cfg.c3po.enabled and cfg.c3po.budget:
-            target = cfg.c3po.budget * (cfg.c3po.dp_size if cfg.c3po.scope == "rank" else 1)
         usable_tokens = self._usable_tokens(rounds[0])
         while target and usable_tokens < target and len(rounds) <= cfg.c3po.refill_rounds:
             per_prompt = max(1.0, usable_tokens / sum(len(r.rows) for r in rounds))
             need = math.ceil(1.25 * (target - usable_tokens) / per_prompt)
             rounds.append(self._round(max(2, min(cfg.rollout.prompts_per_step, need))))
             usable_tokens += self._usable_tokens(rounds[-1])
+        observed = usable_tokens / sum(len(r.rows) for r in rounds)
+        prev = self.usable_per_prompt
+        self.usable_per_prompt = observed if prev is None else 0.8 * prev + 0.2 * observed
         rows, ro, items, scores, statuses = _merge(rounds)
         lengths = [len(r) for r in ro.responses]
         rewards = torch.tensor(scores).view(len(rows), K)
@@ -221,10 +247,10 @@ class StageRunner:
         normalizer = step_normalizer(mode, keep, plan.normalizer)
 
         ref_logp: dict[int, torch.Tensor] = {}
-        if self.ref is not None and sum(keep):
+        if self.ref_lanes is not None and sum(keep):
             with torch.no_grad():
-                for mb in run_responses(
-                    self.ref,
+                for mb in run_responses_in_lanes(
+                    self.ref_lanes,
                     ro.prompt_ids,
                     ro.responses,
                     ro.group,
@@ -235,48 +261,54 @@ class StageRunner:
                 ):
                     for j, i in enumerate(mb.rows):
                         ref_logp[i] = mb.logp[j]
-        stats = {"clipped": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0, "loss": 0.0}
+        names = ("clipped", "kl", "entropy", "tokens", "loss")
+        lane_stats = [dict.fromkeys(names, 0.0) for _ in range(len(self.lanes))]  # no lock across lanes
         old_logp: dict[int, torch.Tensor] = {}
         grad_norm = 0.0
         for epoch in range(cfg.optim.ppo_epochs):
             first = epoch == 0
 
-            def consume(mb, first=first):
-                a = flat_adv[mb.rows].unsqueeze(1)
-                old = mb.logp.detach() if first else torch.stack([old_logp[i] for i in mb.rows])
-                if first:
-                    for j, i in enumerate(mb.rows):
-                        old_logp[i] = mb.logp[j].detach()
-                pg, clipped = clipped_surrogate(
-                    mb.logp,
-                    old,
-                    a,
-                    eps_low=cfg.loss.eps_low,
-                    eps_high=cfg.loss.eps_high,
-                    dual_clip=cfg.loss.dual_clip,
-                )
-                per_token = pg
-                if self.ref is not None:
-                    kl = kl_penalty(
-                        mb.logp, torch.stack([ref_logp[i] for i in mb.rows]), cfg.loss.kl_estimator
-                    )
-                    per_token = per_token + cfg.loss.kl_beta * kl
+            def consume_for_lane(lane: int, first=first):
+                stats = lane_stats[lane]
+
+                def consume(mb):
+                    a = flat_adv[mb.rows].unsqueeze(1)
+                    old = mb.logp.detach() if first else torch.stack([old_logp[i] for i in mb.rows])
                     if first:
-                        stats["kl"] += float((kl.detach() * mb.mask).sum())
-                if cfg.loss.entropy_coef:
-                    per_token = per_token - cfg.loss.entropy_coef * mb.entropy
-                loss = aggregate(per_token, mb.mask, mode, normalizer)
-                if first:
-                    stats["clipped"] += float((clipped.float() * mb.mask).sum())
-                    stats["entropy"] += float((mb.entropy.detach() * mb.mask).sum())
-                    stats["tokens"] += float(mb.mask.sum())
-                    stats["loss"] += float(loss.detach())
-                return loss
+                        for j, i in enumerate(mb.rows):
+                            old_logp[i] = mb.logp[j].detach()
+                    pg, clipped = clipped_surrogate(
+                        mb.logp,
+                        old,
+                        a,
+                        eps_low=cfg.loss.eps_low,
+                        eps_high=cfg.loss.eps_high,
+                        dual_clip=cfg.loss.dual_clip,
+                    )
+                    per_token = pg
+                    if ref_logp:
+                        kl = kl_penalty(
+                            mb.logp, torch.stack([ref_logp[i] for i in mb.rows]), cfg.loss.kl_estimator
+                        )
+                        per_token = per_token + cfg.loss.kl_beta * kl
+                        if first:
+                            stats["kl"] += float((kl.detach() * mb.mask).sum())
+                    if cfg.loss.entropy_coef:
+                        per_token = per_token - cfg.loss.entropy_coef * mb.entropy
+                    loss = aggregate(per_token, mb.mask, mode, normalizer)
+                    if first:
+                        stats["clipped"] += float((clipped.float() * mb.mask).sum())
+                        stats["entropy"] += float((mb.entropy.detach() * mb.mask).sum())
+                        stats["tokens"] += float(mb.mask.sum())
+                        stats["loss"] += float(loss.detach())
+                    return loss
+
+                return consume
 
             self.opt.zero_grad(set_to_none=True)
             if sum(keep):
-                run_responses(
-                    self.model,
+                run_responses_in_lanes(
+                    self.lanes,
                     ro.prompt_ids,
                     ro.responses,
                     ro.group,
@@ -284,13 +316,14 @@ class StageRunner:
                     pad_id=self.tok.pad_token_id,
                     max_tokens_per_micro=cfg.max_tokens_per_micro,
                     with_entropy=True,
-                    consume=consume,
+                    consume_for_lane=consume_for_lane,
                 )
                 grad_norm = float(
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
                 )
                 self.opt.step()
                 self.sched.step()  # the schedule counts optimizer steps (a step with no tokens does none)
+        stats = {k: sum(s[k] for s in lane_stats) for k in names}  # lane order: deterministic
         t_end = time.perf_counter()
         self.step += 1
         self.elapsed += t_end - t0
@@ -307,6 +340,7 @@ class StageRunner:
             "rollout/truncated_frac": 1 - sum(ro.finished) / len(ro.finished),
             "groups/zero_variance": int(zero.sum()),
             "rollout/prompts": len(rows),
+            "rollout/first_round_prompts": len(rounds[0].rows),
             "c3po/refill_rounds": len(rounds) - 1,
             "groups/filtered": int(zero.sum()) if cfg.advantage.filter_zero_variance else 0,
             "policy/entropy": stats["entropy"] / ntok,
@@ -377,7 +411,10 @@ def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[s
                 metrics.log(
                     {"global_step": global_step, "stage": stage.name, "stage_step": 0, **runner.evaluate()}
                 )
-            summary["stages"][stage.name] = _run_stage(runner, scfg, metrics, run_dir)
+            try:
+                summary["stages"][stage.name] = _run_stage(runner, scfg, metrics, run_dir)
+            finally:
+                runner.close()
             global_step += runner.step
             state = None
     finally:

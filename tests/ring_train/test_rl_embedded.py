@@ -62,6 +62,7 @@ def _raw(root: Path, model: Path, run: str, **extra) -> dict:
         "loss": {"entropy_coef": 0.05, "kl_beta": 0.1},
         "optim": {"lr": 0.01},
         "checkpoint_every": 1,
+        "lanes": 2,  # two data-parallel lanes whatever the thread count: resume must be exact with them
         "eval": {"data": str(root / "math.jsonl"), "every": 2, "samples": 2},
     }
     for k, v in extra.items():
@@ -186,7 +187,8 @@ def test_token_budgeted_dynamic_sampling_fills_every_step_to_the_budget(setup, r
     root, model = setup
     stages = _raw(root, model, "x")["stages"][:1]
     run = f"run_refill{refill_rounds}"
-    raw = _raw(root, model, run, stages=stages, c3po={"budget": 100, "refill_rounds": refill_rounds})
+    c3po = {"budget": 100, "refill_rounds": refill_rounds, "adaptive_prompts": False}
+    raw = _raw(root, model, run, stages=stages, c3po=c3po)
     cfg = from_dict(raw)
     get_backend("embedded").train(cfg, cfg.stages)
     recs = [r for r in read_metrics(Path(cfg.run_dir) / "metrics.jsonl") if "c3po/kept_tokens" in r]
@@ -196,3 +198,16 @@ def test_token_budgeted_dynamic_sampling_fills_every_step_to_the_budget(setup, r
         assert all(r["c3po/refill_rounds"] >= 1 and r["rollout/prompts"] > 2 for r in recs)
     else:
         assert max(kept) <= 72 and all(r["c3po/refill_rounds"] == 0 for r in recs)
+
+
+def test_adaptive_prompts_size_the_first_round_from_measured_usable_tokens(setup):
+    """Φ = 100 needs more than the 2 configured prompts hold: after the first step has measured the
+    usable tokens per prompt, the first round itself is larger (capped at 2 x prompts_per_step)."""
+    root, model = setup
+    stages = _raw(root, model, "x")["stages"][:1]
+    raw = _raw(root, model, "run_adaptive", stages=stages, c3po={"budget": 100})
+    cfg = from_dict(raw)
+    get_backend("embedded").train(cfg, cfg.stages)
+    recs = [r for r in read_metrics(Path(cfg.run_dir) / "metrics.jsonl") if "c3po/kept_tokens" in r]
+    first = [r["rollout/first_round_prompts"] for r in recs]
+    assert first[0] == 2 and all(n == 4 for n in first[1:])
