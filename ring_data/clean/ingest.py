@@ -236,8 +236,9 @@ def merge(parts: list[Ingested], spool_path: Path) -> Ingested:
 
 # ---- several processes ---------------------------------------------------------------------------
 # A worker spends ~0.5 s starting Python and handing its result back; in that time this process reads
-# about 8 MB of short problems, so its own shard is that much bigger (measured on 2 cores, 200k rows).
-WORKER_START_BYTES = 8 << 20
+# about 12 MB of short problems, so its own shard is that much bigger (measured on 2 cores, 200k rows:
+# with 8 MB this process waited ~0.13 s for the worker, with 16 MB the worker ~0.03 s for it).
+WORKER_START_BYTES = 12 << 20
 
 
 def usable_cores() -> int:

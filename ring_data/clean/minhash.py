@@ -31,6 +31,10 @@ class NearDupParams:
     same_numbers: bool = True  # problems whose number sequences differ are never duplicates
     seed: int = 1
     max_bucket: int = 64  # a bigger LSH bucket is linked as a star around its first member
+    # with same_numbers, documents whose number sequence at most this many documents share are compared
+    # all-pairs (exact Jaccard, recall 1, no MinHash): in a math corpus most documents never need a
+    # signature; a singleton sequence cannot have a near duplicate at all
+    all_pairs_group: int = 16
 
     @property
     def num_perm(self) -> int:
@@ -87,13 +91,9 @@ class Features:
         """CSR matrix, one row per document in ``docs``, 1 at each distinct feature (column = value)."""
         blocks = []
         for values, offsets in ((self.uni, self.uni_offsets), (self.bi, self.bi_offsets)):
-            lengths = offsets[docs + 1] - offsets[docs]
-            take = np.repeat(offsets[docs], lengths) + (
-                np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            )
-            indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+            vals, indptr = gather_runs(values, offsets, docs)
             m = sparse.csr_matrix(
-                (np.ones(len(take), dtype=np.int32), values[take].astype(np.int64), indptr),
+                (np.ones(len(vals), dtype=np.int32), vals.astype(np.int64), indptr),
                 shape=(len(docs), 2**32),
             )
             m.sum_duplicates()
@@ -103,12 +103,28 @@ class Features:
         sets.data[:] = 1
         return sets
 
+    def subset(self, docs: np.ndarray) -> Features:
+        """The features of documents ``docs`` (renumbered 0..len(docs)-1)."""
+        uni, uni_off = gather_runs(self.uni, self.uni_offsets, docs)
+        bi, bi_off = gather_runs(self.bi, self.bi_offsets, docs)
+        return Features(uni, uni_off, bi, bi_off)
+
     def signatures(self, num_perm: int, seed: int = 1) -> np.ndarray:
         """MinHash of the union = elementwise minimum of the two blocks' MinHashes."""
         sig = signatures(self.uni, self.uni_offsets, num_perm, seed)
         return signatures(
             self.bi, self.bi_offsets, num_perm, seed, out=sig
         )  # one matrix: memory is slow here
+
+
+def gather_runs(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The runs ``values[offsets[d]:offsets[d+1]]`` of documents ``docs``, end to end, and their offsets."""
+    lengths = offsets[docs + 1] - offsets[docs]
+    starts = offsets[docs]
+    take = np.repeat(starts, lengths) + (
+        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    )
+    return values[take], np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
 def features(flat_tokens: np.ndarray, offsets: np.ndarray) -> Features:
@@ -206,6 +222,30 @@ def _pairs_within_runs(members: np.ndarray, run_start: np.ndarray, run_len: np.n
     return np.stack([members[left], members[right]], axis=1)
 
 
+def split_by_salt(salt: np.ndarray, all_pairs_group: int) -> tuple[np.ndarray, np.ndarray]:
+    """Documents grouped by equal ``salt`` (only equal salts may pair): every pair inside groups of 2 to
+    ``all_pairs_group`` members, sorted ``(i, j)``, i < j; and the documents of bigger groups, which need
+    MinHash/LSH. Singletons appear in neither."""
+    order = np.argsort(salt, kind="stable")
+    s = salt[order]
+    run_start = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]])) if len(s) else np.empty(0, np.int64)
+    run_len = np.diff(np.concatenate([run_start, [len(s)]]))
+    small = (run_len > 1) & (run_len <= all_pairs_group)
+    pairs = _pairs_within_runs(order, run_start[small], run_len[small])
+    pairs.sort(axis=1)
+    big = np.repeat(run_len > all_pairs_group, run_len)
+    return sort_pairs(pairs, len(salt)), np.sort(order[big])
+
+
+def sort_pairs(pairs: np.ndarray, n_docs: int) -> np.ndarray:
+    """Distinct ``(i, j)`` pairs (i < j in each), sorted; sort + diff beats np.unique's hashing here."""
+    if not len(pairs):
+        return np.empty((0, 2), dtype=np.int64)
+    code = np.sort(pairs[:, 0].astype(np.int64) * np.int64(n_docs) + pairs[:, 1])
+    code = code[np.concatenate([[True], code[1:] != code[:-1]])]
+    return np.stack([code // n_docs, code % n_docs], axis=1)
+
+
 def candidate_pairs(
     sig: np.ndarray,
     params: NearDupParams,
@@ -253,9 +293,7 @@ def candidate_pairs(
         return np.empty((0, 2), dtype=np.int64)
     p = np.concatenate(pairs).astype(np.int64)
     p.sort(axis=1)
-    code = np.sort(p[:, 0] * np.int64(n_docs) + p[:, 1])  # sort + diff beats np.unique's hashing here
-    code = code[np.concatenate([[True], code[1:] != code[:-1]])]
-    return np.stack([code // n_docs, code % n_docs], axis=1)
+    return sort_pairs(p, n_docs)
 
 
 class PairSimilarities:

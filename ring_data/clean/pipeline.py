@@ -32,7 +32,7 @@ from . import minhash as mh
 from .decisions import Decision, load_decisions, save_decisions
 from .filters import FILTER_NAMES, FilterSet, Settings
 from .ingest import Ingested, ingest, load_ingested, save_ingested
-from .normalize import NORMALIZER_VERSION, VERBATIM_DOMAINS, Encoded
+from .normalize import NORMALIZER_VERSION, VERBATIM_DOMAINS
 
 log = logging.getLogger(__name__)
 
@@ -155,14 +155,25 @@ def exact_duplicates(
     return dict(sorted(out.items()))
 
 
-def _subset(enc: Encoded, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Token hashes and offsets of a subset of documents."""
-    lengths = np.diff(enc.offsets)[rows]
-    starts = enc.offsets[rows]
-    take = np.repeat(starts, lengths) + (
-        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    )
-    return enc.flat[take], np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+def _candidates(
+    feats: mh.Features, salt: np.ndarray | None, params: mh.NearDupParams, info: dict[str, Any]
+) -> np.ndarray:
+    """Pairs worth an exact-Jaccard check. With a salt (the numbers), small same-salt groups give all
+    their pairs and only the documents of big groups go through MinHash/LSH."""
+    n = len(feats.uni_offsets) - 1
+    if salt is None:
+        lsh_docs, direct = np.arange(n), np.empty((0, 2), dtype=np.int64)
+    else:
+        direct, lsh_docs = mh.split_by_salt(salt, params.all_pairs_group)
+    info["all_pairs_candidates"] = int(len(direct))
+    info["minhash_documents"] = int(len(lsh_docs))
+    if len(lsh_docs) < 2:
+        return direct
+    sub = feats if len(lsh_docs) == n else feats.subset(lsh_docs)
+    sig = sub.signatures(params.num_perm, params.seed)
+    found = mh.candidate_pairs(sig, params, salt=None if salt is None else salt[lsh_docs])
+    del sig
+    return mh.sort_pairs(np.concatenate([direct, lsh_docs[found]]), n)
 
 
 def near_duplicates(
@@ -176,13 +187,10 @@ def near_duplicates(
     info: dict[str, Any] = {"documents": int(len(rows)), "candidate_pairs": 0, "confirmed_pairs": 0}
     if len(rows) < 2:
         return {}, info
-    flat, offsets = _subset(ing.enc, rows)
+    flat, offsets = mh.gather_runs(ing.enc.flat, ing.enc.offsets, rows)
     feats = mh.features(flat, offsets)
     del flat
-    sig = feats.signatures(params.num_perm, params.seed)
-    salt = ing.enc.numbers_hash[rows] if params.same_numbers else None
-    cand = mh.candidate_pairs(sig, params, salt=salt)
-    del sig
+    cand = _candidates(feats, ing.enc.numbers_hash[rows] if params.same_numbers else None, params, info)
     info["candidate_pairs"] = int(len(cand))
     numbers, refs = ing.enc.numbers_hash[rows], ing.reference_hash[rows]
 

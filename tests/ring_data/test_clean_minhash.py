@@ -66,3 +66,14 @@ def test_pairs_within_runs_and_union_find():
     got = _pairs_within_runs(members, np.array([0, 3]), np.array([3, 2])).tolist()
     assert got == [[10, 11], [10, 12], [11, 12], [20, 21]]
     assert mh.clusters(6, [(0, 1), (1, 2), (4, 5)]) == {0: [0, 1, 2], 4: [4, 5]}
+
+
+def test_split_by_salt_pairs_small_groups_and_sends_big_ones_to_lsh():
+    salt = np.array([5, 5, 7, 9, 9, 9, 1, 5], dtype=np.uint64)
+    pairs, lsh_docs = mh.split_by_salt(salt, 3)
+    assert pairs.tolist() == [[0, 1], [0, 7], [1, 7], [3, 4], [3, 5], [4, 5]]  # singletons 2, 6: nothing
+    assert lsh_docs.tolist() == []
+    pairs, lsh_docs = mh.split_by_salt(salt, 2)
+    assert pairs.tolist() == [] and lsh_docs.tolist() == [0, 1, 3, 4, 5, 7]
+    pairs, lsh_docs = mh.split_by_salt(salt, 0)  # 0: everything through MinHash, as without a salt split
+    assert pairs.tolist() == [] and lsh_docs.tolist() == list(range(8))

@@ -3,7 +3,10 @@ as one process: outputs, rejects, evidence, line numbers of bad rows, contaminat
 
 import gzip
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,19 @@ def test_with_raw_hands_back_the_line_only_for_rows_normalisation_leaves_alone(t
     assert [raw is not None for _, raw in got] == [True, False, False, False]
     assert got[0][1].endswith(b"\n") and json.loads(got[0][1]) == got[0][0]
     assert got[1][0]["id"] and got[2][0]["id"] == "7" and got[3][0]["domain"] == "logic"
+
+
+def test_batch_process_settings_turn_off_numpy_hugepages():
+    """``ring-data`` processes (and their ingest workers) stop numpy's THP requests, unless
+    RING_NUMPY_HUGEPAGES=1; checked in a fresh interpreter because the setting is process-wide."""
+    code = (
+        "import numpy as np\n"
+        "from ring_data.runtime import tune_allocator_for_batch_work\n"
+        "tune_allocator_for_batch_work()\n"
+        "print(np._core.multiarray._get_madvise_hugepage())\n"
+    )
+    for env, expected in (({}, "False"), ({"RING_NUMPY_HUGEPAGES": "1"}, "True")):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, check=True
+        )
+        assert out.stdout.strip() == expected
