@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -490,12 +491,16 @@ def clean(
     rows_in = ing.n + len(ing.bad_rows)
     if rows_in != kept + rejected:  # never expected: a bug, not bad input
         raise RuntimeError(f"row accounting broken: {rows_in} in != {kept} kept + {rejected} rejected")
-    by_reason = Counter(d.reason for d in decisions.values())
-    by_reason.update(b["reason"] for b in ing.bad_rows)
+    removed = Counter(zip(map(ing.domains.__getitem__, decisions), (d.reason for d in decisions.values())))
+    by_reason: Counter = Counter()
     by_domain: dict[str, Counter] = {}
-    for (domain, reason), count in Counter((ing.domains[i], d.reason) for i, d in decisions.items()).items():
+    for (domain, reason), count in removed.items():
         by_domain.setdefault(domain, Counter())[reason] = count
-    kept_by_domain = Counter(ing.domains[i] for i in range(ing.n) if i not in decisions)
+        by_reason[reason] += count
+    by_reason.update(b["reason"] for b in ing.bad_rows)
+    kept_by_domain = Counter(ing.domains)
+    kept_by_domain.subtract(Counter({dom: sum(c.values()) for dom, c in by_domain.items()}))
+    kept_by_domain = +kept_by_domain  # drop domains with nothing kept
     total_s = sum(timings.values())
     stats = {
         "command": "ring-data clean",
@@ -615,8 +620,12 @@ def _evidence_is_final(d: Decision) -> bool:
 
 
 def _spliceable_line(line: bytes) -> bool:
-    """A JSON object line without its own ``reason``/``evidence`` keys (those rows are decoded)."""
-    return b'"reason"' not in line and b'"evidence"' not in line and line.rstrip().endswith(b"}")
+    """A JSON object line without its own ``reason``/``evidence`` keys (those rows are decoded). Every
+    spooled line is a JSON object (it was decoded as one), so this only looks for the two keys."""
+    return _KEYS_WE_ADD.search(line) is None
+
+
+_KEYS_WE_ADD = re.compile(rb'"(?:reason|evidence)"')
 
 
 _RAW_KEPT, _RAW_REJECT, _DECODE = 0, 1, 2
@@ -639,9 +648,12 @@ def _write_outputs(
     evidences: dict[int, dict] = {}
     with RowWriter(output) as out, RowWriter(rejects) as rej, ing.rows_path.open("rb") as spool:
         how = np.full(ing.n, _RAW_KEPT if out.format == "jsonl" else _DECODE, dtype=np.uint8)
-        raw_rej = rej.format == "jsonl"
-        for i, d in decisions.items():
-            how[i] = _RAW_REJECT if raw_rej and _evidence_is_final(d) else _DECODE
+        removed = np.fromiter(decisions, dtype=np.int64, count=len(decisions))
+        if rej.format == "jsonl":
+            final = np.fromiter(map(_evidence_is_final, decisions.values()), dtype=bool, count=len(decisions))
+            how[removed] = np.where(final, _RAW_REJECT, _DECODE)
+        else:
+            how[removed] = _DECODE
         how[list(wanted | wanted_kept)] = _DECODE  # report examples: decoded to keep their text
         progress_bar = bar(total=ing.n, desc="clean: write", unit="rows")
         start = 0
@@ -649,9 +661,10 @@ def _write_outputs(
         # rejected lines spliced in one comprehension
         while lines := spool.readlines(1 << 24):
             chunk_how = how[start : start + len(lines)]
-            for j in np.flatnonzero(chunk_how == _RAW_REJECT).tolist():
-                if not _spliceable_line(lines[j]):
-                    chunk_how[j] = _DECODE
+            if _KEYS_WE_ADD.search(b"".join(lines)):  # rare: some line may carry its own reason/evidence
+                for j in np.flatnonzero(chunk_how == _RAW_REJECT).tolist():
+                    if not _spliceable_line(lines[j]):
+                        chunk_how[j] = _DECODE
             cut = 0
             for j in [*np.flatnonzero(chunk_how == _DECODE).tolist(), len(lines)]:
                 _copy_raw(lines, chunk_how, cut, j, start, decisions, out, rej)
