@@ -156,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
+    from ring_data.clean import workers
+
+    if args.engine == "local":  # Ray has its own parallelism
+        workers.prewarm_for(args.inputs, max(0, args.workers))  # they import while this process does
     from ring_data.clean.pipeline import clean
 
     config = config_from_args(args)

@@ -12,11 +12,7 @@ still works.
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import subprocess
-import sys
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -27,7 +23,8 @@ import numpy as np
 
 from ..io import Segment, _dumps, _loads, read_rows, split_segments
 from ..rows import canonical_json
-from ..runtime import GLIBC_ENV, JEMALLOC_ENV, bar
+from ..runtime import bar
+from . import workers
 from .decisions import Decision, load_decisions, save_decisions
 from .decontam import Hit, find_contamination
 from .filters import FilterSet, answer_text
@@ -239,13 +236,8 @@ def merge(parts: list[Ingested], spool_path: Path) -> Ingested:
 # about 12 MB of short problems, so its own shard is that much bigger (measured on 2 cores, 200k rows:
 # with 8 MB this process waited ~0.13 s for the worker, with 16 MB the worker ~0.03 s for it).
 WORKER_START_BYTES = 12 << 20
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+# a prewarmed worker (``workers.prewarm``) has imported already (measured: 2 MB left it ~0.1 s behind)
+PREWARMED_START_BYTES = 6 << 20
 
 
 def ingest(
@@ -258,21 +250,24 @@ def ingest(
     """Ingest every input into ``work``: in this process, or, for big plain-JSONL input, in
     ``config.ingest_workers`` processes (0 = one per usable core, up to 8)."""
     spool = work / "rows.jsonl"
-    workers = config.ingest_workers or min(usable_cores(), 8)
+    n_workers = config.ingest_workers or min(workers.usable_cores(), 8)
     shards = [list(inputs)]
-    if batch_fn is None and workers > 1:  # the Ray engine has its own parallelism
+    if batch_fn is None and n_workers > 1:  # the Ray engine has its own parallelism
+        head_start = PREWARMED_START_BYTES if workers.prewarmed() else WORKER_START_BYTES
         shards = split_segments(
-            list(inputs), workers, int(config.min_shard_mb * 2**20), head_start=WORKER_START_BYTES
+            list(inputs), n_workers, int(config.min_shard_mb * 2**20), head_start=head_start
         )
     progress = bar(desc="clean: read+filter+tokenise", unit="rows")
     if len(shards) == 1:
+        workers.release()
         with progress:
             return ingest_segments(
                 shards[0], spool, config, batch_fn, on_batch=progress.update, lexical_key=lexical_key
             )
-    procs = [
-        _Worker.start(k, shard, work, config, lexical_key) for k, shard in enumerate(shards[1:], start=1)
-    ]
+    procs = workers.take(len(shards) - 1)
+    for k, (proc, shard) in enumerate(zip(procs, shards[1:]), start=1):
+        job = (shard, work / f"rows.{k}.jsonl", config, lexical_key, work / f"shard{k}.result.pkl")
+        proc.assign(work / f"shard{k}.job.pkl", job, work / f"shard{k}.result.pkl")
     try:
         own = [0]
 
@@ -287,58 +282,6 @@ def ingest(
         for p in procs:
             p.stop()
     return merge(parts, spool)
-
-
-class _Worker:
-    """One ``python -m ring_data.clean.ingest_worker`` child: its job and result travel as pickle files, its
-    progress as row counts on stdout."""
-
-    def __init__(self, proc: subprocess.Popen, result: Path):
-        self.proc, self.result_path, self.rows = proc, result, 0
-        self._reader = threading.Thread(target=self._read_progress, daemon=True)
-        self._reader.start()
-
-    @classmethod
-    def start(cls, k: int, shard: list, work: Path, config: CleanConfig, lexical_key: str | None) -> _Worker:
-        job, result = work / f"shard{k}.job.pkl", work / f"shard{k}.result.pkl"
-        result.unlink(missing_ok=True)
-        job.write_bytes(pickle.dumps((shard, work / f"rows.{k}.jsonl", config, lexical_key, result)))
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = {
-            **JEMALLOC_ENV,  # a worker process exists to process data (see runtime.py)
-            **GLIBC_ENV,
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ring_data.clean.ingest_worker", str(job)], stdout=subprocess.PIPE, env=env
-        )
-        return cls(proc, result)
-
-    def _read_progress(self) -> None:
-        for line in self.proc.stdout:
-            self.rows = int(line)
-
-    def result(self, tick: Callable[[], None]) -> Ingested:
-        while True:
-            try:
-                code = self.proc.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                tick()
-        self._reader.join()
-        if not self.result_path.exists():
-            raise RuntimeError(f"ingest worker exited with code {code} and no result (see its stderr above)")
-        ok, value = pickle.loads(self.result_path.read_bytes())
-        self.result_path.unlink()
-        if not ok:
-            raise value
-        return value
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def worker_main(job_path: str) -> int:

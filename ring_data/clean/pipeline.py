@@ -186,6 +186,10 @@ def near_duplicates(
     lengths = np.diff(ing.enc.offsets)
     rows = np.flatnonzero(alive & (lengths > 0))
     info: dict[str, Any] = {"documents": int(len(rows)), "candidate_pairs": 0, "confirmed_pairs": 0}
+    if params.same_numbers:  # a row whose number sequence no other row has cannot have a near duplicate
+        _, inverse, counts = np.unique(ing.enc.numbers_hash[rows], return_inverse=True, return_counts=True)
+        rows = rows[counts[inverse] > 1]
+        info["documents_sharing_numbers"] = int(len(rows))
     if len(rows) < 2:
         return {}, info
     flat, offsets = mh.gather_runs(ing.enc.flat, ing.enc.offsets, rows)

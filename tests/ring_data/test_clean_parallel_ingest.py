@@ -125,6 +125,28 @@ def test_batch_process_settings_turn_off_numpy_hugepages():
     )
     for env, expected in (({}, "False"), ({"RING_NUMPY_HUGEPAGES": "1"}, "True")):
         out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, check=True
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            check=True,
         )
         assert out.stdout.strip() == expected
+
+
+def test_prewarmed_workers_are_used_and_spares_stopped(tmp_path):
+    """``ring-data clean`` starts its workers before its own imports; the ingest stage takes them
+    (same output as one process) and stops the ones it does not need."""
+    from ring_data.clean import workers
+
+    rows = make_corpus(800, seed=8)
+    write_rows(tmp_path / "in.jsonl", rows)
+    clean(tmp_path / "in.jsonl", tmp_path / "one.jsonl", config=CleanConfig(ingest_workers=1))
+    workers.prewarm(3)
+    spares = list(workers._prewarmed)
+    clean(tmp_path / "in.jsonl", tmp_path / "two.jsonl", config=CleanConfig(ingest_workers=2, **TINY_SHARDS))
+    assert workers.prewarmed() == 0
+    assert sum(w.proc.returncode == 0 for w in spares) == 1  # the one that worked exited normally
+    assert sum(w.proc.returncode not in (0, None) for w in spares) == 2  # the spares were stopped
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+    assert (tmp_path / "one.rejects.jsonl").read_bytes() == (tmp_path / "two.rejects.jsonl").read_bytes()
