@@ -14,27 +14,7 @@ from ring_train.lanes import (
     sample_in_lanes,
     split_even,
 )
-from ring_train.models.load import load_policy
-from ring_train.models.tiny import create_tiny_policy
 from ring_train.rollout import sample
-
-
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lanes")
-    texts = ["What is 12 + 34? The answer is 46.", "Compute 7 * 8. It is 56.", "abc def ghi"] * 5
-    path = create_tiny_policy(
-        root / "p",
-        texts,
-        vocab_size=300,
-        seed=2,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=64,
-    )
-    return load_policy(path)
 
 
 def _prompts(tok):

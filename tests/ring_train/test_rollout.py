@@ -1,31 +1,9 @@
 """Rollout sampling: the lean layer-by-layer decode path computes what the model's own forward
 computes, and the sampler draws tokens with the softmax's probabilities."""
 
-import pytest
 import torch
 
 import ring_train.rollout as rollout
-from ring_train.models.load import load_policy
-from ring_train.models.tiny import create_tiny_policy
-
-
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("roll")
-    texts = ["What is 12 + 34? The answer is 46.", "Compute 7 * 8. It is 56.", "abc def ghi"] * 5
-    path = create_tiny_policy(
-        root / "p",
-        texts,
-        vocab_size=300,
-        seed=1,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=64,
-    )
-    model, tok = load_policy(path)
-    return model.eval(), tok
 
 
 def test_lean_decode_matches_the_models_forward(policy, monkeypatch):
