@@ -207,29 +207,118 @@ class StageRunner:
         wanted = math.ceil(1.1 * target / self.usable_per_prompt)
         return max(per_step, min(2 * per_step, wanted))
 
-    def train_step(self) -> dict[str, float]:
-        cfg, K = self.cfg, self.cfg.rollout.group_size
-        t0 = time.perf_counter()
-        target = self._budget_target()
+    def _collect(self, target: int | None) -> list[_Round]:
+        """One step's rounds: the first (adaptively sized), then C3PO refills until the usable
+        responses hold ``target`` tokens (token-budgeted dynamic sampling) or the refills run out."""
         rounds = [self._round(self._first_round_prompts(target))]
-        # C3PO's token-budgeted dynamic sampling: refill until the usable responses hold Φ tokens
         usable_tokens = self._usable_tokens(rounds[0])
-        while target and usable_tokens < target and len(rounds) <= cfg.c3po.refill_rounds:
+        while target and usable_tokens < target and len(rounds) <= self.cfg.c3po.refill_rounds:
             per_prompt = max(1.0, usable_tokens / sum(len(r.rows) for r in rounds))
             need = math.ceil(1.25 * (target - usable_tokens) / per_prompt)
-            rounds.append(self._round(max(2, min(cfg.rollout.prompts_per_step, need))))
+            rounds.append(self._round(max(2, min(self.cfg.rollout.prompts_per_step, need))))
             usable_tokens += self._usable_tokens(rounds[-1])
         observed = usable_tokens / sum(len(r.rows) for r in rounds)
         prev = self.usable_per_prompt
         self.usable_per_prompt = observed if prev is None else 0.8 * prev + 0.2 * observed
+        return rounds
+
+    def _forward(self, lanes: Lanes, ro: Rollout, keep: list[int], **kwargs):
+        """Log-probs of the kept tokens of every response, split over ``lanes``."""
+        return run_responses_in_lanes(
+            lanes,
+            ro.prompt_ids,
+            ro.responses,
+            ro.group,
+            keep,
+            pad_id=self.tok.pad_token_id,
+            max_tokens_per_micro=self.cfg.max_tokens_per_micro,
+            **kwargs,
+        )
+
+    def _reference_logps(self, ro: Rollout, keep: list[int]) -> dict[int, torch.Tensor]:
+        """Per-token log-probs under the reference model (only with a KL term)."""
+        ref_logp: dict[int, torch.Tensor] = {}
+        if self.ref_lanes is not None and sum(keep):
+            with torch.no_grad():
+                for mb in self._forward(self.ref_lanes, ro, keep, with_entropy=False):
+                    for j, i in enumerate(mb.rows):
+                        ref_logp[i] = mb.logp[j]
+        return ref_logp
+
+    def _loss_fn(self, stats, flat_adv, old_logp, ref_logp, first: bool, mode: str, normalizer: float):
+        """A micro-batch's share of the step loss (clipped surrogate + KL + entropy bonus), tallying the
+        first epoch's statistics into ``stats``."""
+        loss_cfg = self.cfg.loss
+
+        def consume(mb):
+            a = flat_adv[mb.rows].unsqueeze(1)
+            old = mb.logp.detach() if first else torch.stack([old_logp[i] for i in mb.rows])
+            if first:  # π_old of later PPO epochs
+                for j, i in enumerate(mb.rows):
+                    old_logp[i] = mb.logp[j].detach()
+            per_token, clipped = clipped_surrogate(
+                mb.logp,
+                old,
+                a,
+                eps_low=loss_cfg.eps_low,
+                eps_high=loss_cfg.eps_high,
+                dual_clip=loss_cfg.dual_clip,
+            )
+            if ref_logp:
+                kl = kl_penalty(mb.logp, torch.stack([ref_logp[i] for i in mb.rows]), loss_cfg.kl_estimator)
+                per_token = per_token + loss_cfg.kl_beta * kl
+                if first:
+                    stats["kl"] += float((kl.detach() * mb.mask).sum())
+            if loss_cfg.entropy_coef:
+                per_token = per_token - loss_cfg.entropy_coef * mb.entropy
+            loss = aggregate(per_token, mb.mask, mode, normalizer)
+            if first:
+                stats["clipped"] += float((clipped.float() * mb.mask).sum())
+                stats["entropy"] += float((mb.entropy.detach() * mb.mask).sum())
+                stats["tokens"] += float(mb.mask.sum())
+                stats["loss"] += float(loss.detach())
+            return loss
+
+        return consume
+
+    def _optimize(self, ro: Rollout, flat_adv, keep: list[int], mode: str, normalizer: float, ref_logp):
+        """``optim.ppo_epochs`` optimizer steps on the kept tokens; returns (first-epoch stats, grad norm)."""
+        names = ("clipped", "kl", "entropy", "tokens", "loss")
+        lane_stats = [dict.fromkeys(names, 0.0) for _ in range(len(self.lanes))]  # no lock across lanes
+        old_logp: dict[int, torch.Tensor] = {}
+        grad_norm = 0.0
+        for epoch in range(self.cfg.optim.ppo_epochs):
+            self.opt.zero_grad(set_to_none=True)
+            if not sum(keep):
+                continue
+            self._forward(
+                self.lanes,
+                ro,
+                keep,
+                with_entropy=True,
+                consume_for_lane=lambda lane, first=epoch == 0: self._loss_fn(
+                    lane_stats[lane], flat_adv, old_logp, ref_logp, first, mode, normalizer
+                ),
+            )
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+            )
+            self.opt.step()
+            self.sched.step()  # the schedule counts optimizer steps (a step with no tokens does none)
+        return {k: sum(s[k] for s in lane_stats) for k in names}, grad_norm  # lane order: deterministic
+
+    def train_step(self) -> dict[str, float]:
+        """Sample (and refill) -> group advantages -> C3PO plan -> optimizer step(s) -> metrics."""
+        cfg, K = self.cfg, self.cfg.rollout.group_size
+        t0 = time.perf_counter()
+        rounds = self._collect(self._budget_target())
         rows, ro, items, scores, statuses = _merge(rounds)
         lengths = [len(r) for r in ro.responses]
         rewards = torch.tensor(scores).view(len(rows), K)
         t_gen = t0 + sum(r.generate_s for r in rounds)
         t_rew = t_gen + sum(r.reward_s for r in rounds)
 
-        adv = group_advantages(rewards, cfg.advantage.method)
-        flat_adv = adv.view(-1)
+        flat_adv = group_advantages(rewards, cfg.advantage.method).view(-1)
         zero = zero_variance_groups(rewards)
         usable = list(lengths)
         if cfg.advantage.filter_zero_variance:
@@ -245,85 +334,9 @@ class StageRunner:
         mode = aggregation(cfg)
         keep = list(plan.keep)
         normalizer = step_normalizer(mode, keep, plan.normalizer)
-
-        ref_logp: dict[int, torch.Tensor] = {}
-        if self.ref_lanes is not None and sum(keep):
-            with torch.no_grad():
-                for mb in run_responses_in_lanes(
-                    self.ref_lanes,
-                    ro.prompt_ids,
-                    ro.responses,
-                    ro.group,
-                    keep,
-                    pad_id=self.tok.pad_token_id,
-                    max_tokens_per_micro=cfg.max_tokens_per_micro,
-                    with_entropy=False,
-                ):
-                    for j, i in enumerate(mb.rows):
-                        ref_logp[i] = mb.logp[j]
-        names = ("clipped", "kl", "entropy", "tokens", "loss")
-        lane_stats = [dict.fromkeys(names, 0.0) for _ in range(len(self.lanes))]  # no lock across lanes
-        old_logp: dict[int, torch.Tensor] = {}
-        grad_norm = 0.0
-        for epoch in range(cfg.optim.ppo_epochs):
-            first = epoch == 0
-
-            def consume_for_lane(lane: int, first=first):
-                stats = lane_stats[lane]
-
-                def consume(mb):
-                    a = flat_adv[mb.rows].unsqueeze(1)
-                    old = mb.logp.detach() if first else torch.stack([old_logp[i] for i in mb.rows])
-                    if first:
-                        for j, i in enumerate(mb.rows):
-                            old_logp[i] = mb.logp[j].detach()
-                    pg, clipped = clipped_surrogate(
-                        mb.logp,
-                        old,
-                        a,
-                        eps_low=cfg.loss.eps_low,
-                        eps_high=cfg.loss.eps_high,
-                        dual_clip=cfg.loss.dual_clip,
-                    )
-                    per_token = pg
-                    if ref_logp:
-                        kl = kl_penalty(
-                            mb.logp, torch.stack([ref_logp[i] for i in mb.rows]), cfg.loss.kl_estimator
-                        )
-                        per_token = per_token + cfg.loss.kl_beta * kl
-                        if first:
-                            stats["kl"] += float((kl.detach() * mb.mask).sum())
-                    if cfg.loss.entropy_coef:
-                        per_token = per_token - cfg.loss.entropy_coef * mb.entropy
-                    loss = aggregate(per_token, mb.mask, mode, normalizer)
-                    if first:
-                        stats["clipped"] += float((clipped.float() * mb.mask).sum())
-                        stats["entropy"] += float((mb.entropy.detach() * mb.mask).sum())
-                        stats["tokens"] += float(mb.mask.sum())
-                        stats["loss"] += float(loss.detach())
-                    return loss
-
-                return consume
-
-            self.opt.zero_grad(set_to_none=True)
-            if sum(keep):
-                run_responses_in_lanes(
-                    self.lanes,
-                    ro.prompt_ids,
-                    ro.responses,
-                    ro.group,
-                    keep,
-                    pad_id=self.tok.pad_token_id,
-                    max_tokens_per_micro=cfg.max_tokens_per_micro,
-                    with_entropy=True,
-                    consume_for_lane=consume_for_lane,
-                )
-                grad_norm = float(
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
-                )
-                self.opt.step()
-                self.sched.step()  # the schedule counts optimizer steps (a step with no tokens does none)
-        stats = {k: sum(s[k] for s in lane_stats) for k in names}  # lane order: deterministic
+        stats, grad_norm = self._optimize(
+            ro, flat_adv, keep, mode, normalizer, self._reference_logps(ro, keep)
+        )
         t_end = time.perf_counter()
         self.step += 1
         self.elapsed += t_end - t0

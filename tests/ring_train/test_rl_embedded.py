@@ -211,3 +211,16 @@ def test_adaptive_prompts_size_the_first_round_from_measured_usable_tokens(setup
     recs = [r for r in read_metrics(Path(cfg.run_dir) / "metrics.jsonl") if "c3po/kept_tokens" in r]
     first = [r["rollout/first_round_prompts"] for r in recs]
     assert first[0] == 2 and all(n == 4 for n in first[1:])
+
+
+def test_ppo_epochs_take_several_optimizer_steps_per_rollout(setup):
+    """With ``optim.ppo_epochs: 2`` each rollout is trained twice (π_old from the first pass): the
+    scheduler, which counts optimizer steps, is two steps further per train step."""
+    root, model = setup
+    stages = _raw(root, model, "x")["stages"][:1]
+    raw = _raw(root, model, "run_ppo2", stages=stages, optim={"ppo_epochs": 2, "warmup_steps": 8})
+    raw["eval"] = {"data": None}
+    cfg = from_dict(raw)
+    get_backend("embedded").train(cfg, cfg.stages)
+    lrs = [r["policy/lr"] for r in read_metrics(Path(cfg.run_dir) / "metrics.jsonl")]
+    assert lrs == pytest.approx([0.01 * (2 * s + 1) / 8 for s in (1, 2, 3)])
