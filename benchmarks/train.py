@@ -341,7 +341,7 @@ def render(args, start, setup_s, acc0, s_trl, s_one, s_ring, acc_trl, acc_one, a
         "# ring-train rl (embedded) vs TRL GRPOTrainer",
         "",
         f"Command: `.venv/bin/python benchmarks/train.py --seconds {args.seconds:g}"
-        + (f" --start {args.start}" if args.start else "")
+        + (" --start START" if args.start else "")
         + (f" --budget {args.budget}" if args.budget else "")
         + "`",
         "",
@@ -350,7 +350,9 @@ def render(args, start, setup_s, acc0, s_trl, s_one, s_ring, acc_trl, acc_one, a
         f"{torch.get_num_threads()} threads, {args.seconds:g} s of training each. "
         f"Held-out: {args.eval_rows} problems x {args.eval_samples} samples at temperature 1. "
         f"C3PO: Φ = {budget} (the start's mean completion tokens per step). "
-        f"Setup (data + SFT warm-up) {setup_s:.0f} s. ring-train runs twice: with one lane (the gain from "
+        f"Setup (data + SFT warm-up) {setup_s:.0f} s"
+        + (" (START: this script's own SFT warm-up, kept from an earlier run)" if args.start else "")
+        + ". ring-train runs twice: with one lane (the gain from "
         f"the work it skips alone) and with {lanes} lanes (the default: one data-parallel lane per core).",
         "",
         f"| | TRL GRPOTrainer | ring-train rl, 1 lane | ring-train rl, {lanes} lanes | 1 lane / TRL | "

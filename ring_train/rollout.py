@@ -24,6 +24,13 @@ class Rollout:
     finished: list[bool]  # stopped at EOS (False: hit max_new_tokens)
 
     @classmethod
+    def of_groups(cls, prompt_ids, responses: list[list[int]], finished: list[bool], k: int) -> Rollout:
+        """``k`` consecutive responses per prompt (group-major)."""
+        return cls(
+            [list(p) for p in prompt_ids], responses, [i // k for i in range(len(responses))], finished
+        )
+
+    @classmethod
     def concat(cls, parts: list[Rollout]) -> Rollout:
         """Rollouts of disjoint prompt lists -> one, in order (group indices shifted)."""
         out = cls([], [], [], [])
@@ -106,12 +113,7 @@ def sample(
         )
         logits = out.logits[:, -1]
         next_pos = next_pos + 1
-    return Rollout(
-        prompt_ids=[list(p) for p in prompt_ids],
-        responses=responses,
-        group=[i // k for i in range(n)],
-        finished=finished,
-    )
+    return Rollout.of_groups(prompt_ids, responses, finished, k)
 
 
 class StaticKV:
@@ -253,12 +255,7 @@ def _sample_lean(model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperatu
             model, inner, tok[:, None], next_pos[:, None], keys[:, : cache.length + 1], cache
         )
         next_pos = next_pos + 1
-    return Rollout(
-        prompt_ids=[list(p) for p in prompt_ids],
-        responses=responses,
-        group=[i // k for i in range(n)],
-        finished=finished,
-    )
+    return Rollout.of_groups(prompt_ids, responses, finished, k)
 
 
 def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
