@@ -58,13 +58,13 @@ def balance(weights: Sequence[int], parts: int) -> list[list[int]]:
 
 
 def _replica(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` whose parameters and buffers alias the original's storage."""
-    rep = copy.deepcopy(model)
-    for src, dst in zip(model.parameters(), rep.parameters(), strict=True):
-        dst.data = src.data
-    for src, dst in zip(model.buffers(), rep.buffers(), strict=True):
-        dst.data = src.data
-    return rep
+    """A copy of ``model`` whose parameters are new leaves over the original's storage (own ``.grad``)
+    and whose buffers are the original's; no weight is copied, even transiently."""
+    memo: dict[int, object] = {
+        id(p): torch.nn.Parameter(p.data, requires_grad=p.requires_grad) for p in model.parameters()
+    }
+    memo.update({id(b): b for b in model.buffers()})
+    return copy.deepcopy(model, memo)
 
 
 class Lanes:
