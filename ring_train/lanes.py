@@ -126,18 +126,27 @@ class Lanes:
 
 
 def sample_in_lanes(
-    lanes: Lanes, prompt_ids: list[list[int]], k: int, *, generator: torch.Generator, **kwargs
+    lanes: Lanes,
+    prompt_ids: list[list[int]],
+    k: int,
+    *,
+    generator: torch.Generator,
+    on_part: Callable[[range, Rollout], None] | None = None,
+    **kwargs,
 ) -> Rollout:
     """``rollout.sample`` with the prompts split evenly over the lanes (one generator per lane, seeded
-    from ``generator``); same result layout as one call."""
+    from ``generator``); same result layout as one call. ``on_part(prompts, rollout)`` is called on a
+    lane's thread as soon as that lane's share is sampled (e.g. to start scoring it while the other
+    lanes still generate); ``prompts`` are the share's indices into ``prompt_ids``."""
     chunks = split_even(len(prompt_ids), len(lanes))
-    if len(chunks) <= 1:
-        return sample(lanes.primary, prompt_ids, k, generator=generator, **kwargs)
-    seeds = torch.randint(0, 2**62, (len(chunks),), generator=generator).tolist()
+    seeds = torch.randint(0, 2**62, (len(chunks),), generator=generator).tolist() if len(chunks) > 1 else None
 
     def work(lane: int, model, chunk: range) -> Rollout:
-        gen = torch.Generator().manual_seed(seeds[lane])
-        return sample(model, [prompt_ids[i] for i in chunk], k, generator=gen, **kwargs)
+        gen = generator if seeds is None else torch.Generator().manual_seed(seeds[lane])
+        part = sample(model, [prompt_ids[i] for i in chunk], k, generator=gen, **kwargs)
+        if on_part is not None:
+            on_part(chunk, part)
+        return part
 
     return Rollout.concat(lanes.map(work, chunks))
 

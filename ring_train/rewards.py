@@ -2,8 +2,8 @@
 optional local reward model (HF sequence classification) for the general stage.
 
 ``submit`` verifies in a background thread and returns a future, so a caller can overlap verification
-with other work; the embedded RL loop needs the rewards before its next step, so there it only overlaps
-the bookkeeping between rollout and loss.
+with other work: the embedded RL loop submits each lane's responses as soon as that lane has sampled
+them, while the other lanes still generate.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import copy
 import logging
 import math
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,11 +158,21 @@ class StageRunner:
         return self._prompt_cache[key]
 
     def _round(self, n_prompts: int) -> _Round:
-        """Sample K responses for ``n_prompts`` fresh prompts and score them."""
+        """Sample K responses for ``n_prompts`` fresh prompts and score them; each lane's share goes to
+        the verifiers as soon as it is sampled, so scoring overlaps the other lanes' generation."""
         cfg, K = self.cfg, self.cfg.rollout.group_size
         draws = self.sampler.draw(n_prompts)
         rows = [self.datasets[d][i] for d, i in draws]
         prompts = [self._prompt_ids(d, i) for d, i in draws]
+        pending: dict[int, tuple[list[tuple], Future]] = {}
+
+        def score_part(chunk: range, part: Rollout) -> None:
+            items = [
+                (decode_response(self.tok, r), rows[chunk[g]]["reference"], rows[chunk[g]]["domain"])
+                for r, g in zip(part.responses, part.group)
+            ]
+            pending[chunk.start] = (items, self.rewarder.submit(items))
+
         self.lanes.train(False)
         t0 = time.perf_counter()
         ro = sample_in_lanes(
@@ -174,18 +185,19 @@ class StageRunner:
             temperature=cfg.rollout.temperature,
             top_p=cfg.rollout.top_p,
             generator=self.gen,
+            on_part=score_part,
         )
         self.lanes.train(True)
         t_gen = time.perf_counter()
-        items = [
-            (decode_response(self.tok, r), rows[g]["reference"], rows[g]["domain"])
-            for r, g in zip(ro.responses, ro.group)
-        ]
-        scored = self.rewarder.submit(items).result()
-        scores = self.rewarder.blend(
-            [rows[g]["prompt"] for g in ro.group], [it[0] for it in items], scored.scores
-        )
-        return _Round(rows, ro, items, scores, list(scored.statuses), t_gen - t0, time.perf_counter() - t_gen)
+        items, verdicts, statuses = [], [], []
+        for start in sorted(pending):  # prompt order = the rollout's order
+            part_items, future = pending[start]
+            scored = future.result()
+            items += part_items
+            verdicts += scored.scores
+            statuses += scored.statuses
+        scores = self.rewarder.blend([rows[g]["prompt"] for g in ro.group], [it[0] for it in items], verdicts)
+        return _Round(rows, ro, items, scores, statuses, t_gen - t0, time.perf_counter() - t_gen)
 
     def _usable_tokens(self, rnd: _Round) -> int:
         rewards = torch.tensor(rnd.scores).view(len(rnd.rows), self.cfg.rollout.group_size)

@@ -99,13 +99,25 @@ def test_sampling_in_lanes_is_deterministic_and_keeps_the_layout(policy):
     prompts = _prompts(tok)
     kw = dict(max_new_tokens=10, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, temperature=1.0)
     lanes = Lanes(model, 2)
+    parts = []
     try:
-        a = sample_in_lanes(lanes, prompts, 3, generator=torch.Generator().manual_seed(5), **kw)
+        a = sample_in_lanes(
+            lanes,
+            prompts,
+            3,
+            generator=torch.Generator().manual_seed(5),
+            on_part=lambda chunk, part: parts.append((chunk, part)),
+            **kw,
+        )
         b = sample_in_lanes(lanes, prompts, 3, generator=torch.Generator().manual_seed(5), **kw)
         greedy = sample_in_lanes(lanes, prompts, 2, generator=torch.Generator(), **{**kw, "temperature": 0.0})
     finally:
         lanes.close()
     assert a.responses == b.responses and a.group == [i // 3 for i in range(15)]
+    # each lane's share was handed over on its own, as soon as it was sampled: together, the rollout
+    assert sorted(c.start for c, _ in parts) == [0, 3] and sum(len(c) for c, _ in parts) == 5
+    for chunk, part in parts:
+        assert part.responses == a.responses[3 * chunk.start : 3 * chunk.stop]
     assert a.prompt_ids == prompts and len(a.finished) == 15
     one = sample(model, prompts, 2, generator=torch.Generator(), **{**kw, "temperature": 0.0})
     assert greedy.responses == one.responses  # lanes change the RNG streams, not the model's outputs
