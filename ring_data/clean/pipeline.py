@@ -30,6 +30,7 @@ from ..rows import make_reject
 from ..runtime import bar, write_stats
 from . import decontam as dc
 from . import minhash as mh
+from . import workers
 from .decisions import Decision, load_decisions, save_decisions
 from .filters import FILTER_NAMES, FilterSet, Settings
 from .ingest import Ingested, ingest, load_ingested, save_ingested
@@ -422,6 +423,7 @@ def clean(
     lexical_key = _lexical_key(config) if config.decontam else None
     t = time.perf_counter()
     if work.done("ingest", fp_ingest):
+        workers.release()  # started by the command in case ingest had to run
         ing = load_ingested(work.stage("ingest"))
         resumed.append("ingest")
     else:
