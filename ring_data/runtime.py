@@ -62,19 +62,23 @@ GLIBC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_":
 
 
 def numpy_without_hugepages() -> None:
-    """Stop numpy asking for transparent huge pages on its big arrays (madvise). Where the kernel's THP
-    defrag setting is ``madvise`` (a common default), such a request compacts memory synchronously at the
-    first touch: on these VMs 512 MB took 1.26 s to fault in with it and 0.23 s without (4 KB pages), and
-    the cost varied run to run with the host's fragmentation."""
+    """Stop numpy asking for transparent huge pages on its big arrays (madvise), unless the environment
+    says ``RING_NUMPY_HUGEPAGES=1``. Where the kernel's THP defrag setting is ``madvise`` (a common
+    default), such a request compacts memory synchronously at the first touch: on these VMs 512 MB took
+    1.26 s to fault in with it and 0.23 s without (4 KB pages), and the cost varied run to run with the
+    host's fragmentation."""
+    import os
+
+    if os.environ.get("RING_NUMPY_HUGEPAGES", "0") == "1":
+        return
     try:
         import numpy as np
-
-        np._core.multiarray._set_madvise_hugepage(False)
-    except (ImportError, AttributeError):  # numpy < 2 names it np.core; no numpy: nothing to do
-        try:
-            np.core.multiarray._set_madvise_hugepage(False)
-        except Exception:
-            pass
+    except ImportError:
+        return
+    core = getattr(np, "_core", None) or getattr(np, "core", None)  # numpy 2 / numpy 1
+    setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if setter is not None:
+        setter(False)
 
 
 def tune_allocator_for_batch_work() -> bool:
@@ -88,8 +92,7 @@ def tune_allocator_for_batch_work() -> bool:
     if "polars" not in sys.modules:
         for key, value in JEMALLOC_ENV.items():
             os.environ.setdefault(key, value)
-    if os.environ.get("RING_NUMPY_HUGEPAGES", "0") != "1":
-        numpy_without_hugepages()
+    numpy_without_hugepages()
     name = ctypes.util.find_library("c")
     if not name or not sys.platform.startswith("linux"):
         return False

@@ -3,13 +3,11 @@
 ``ring_data.clean.workers``; end of input without a path: exit). A module of its own so the pickled
 results name ``ring_data.clean.ingest``, not ``__main__``."""
 
-import os
 import sys
 
 from ring_data.runtime import numpy_without_hugepages
 
-if os.environ.get("RING_NUMPY_HUGEPAGES", "0") != "1":
-    numpy_without_hugepages()
+numpy_without_hugepages()
 
 from ring_data.clean.ingest import worker_main  # noqa: E402  (after the numpy setting)
 

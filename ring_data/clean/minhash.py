@@ -120,11 +120,13 @@ class Features:
 def gather_runs(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The runs ``values[offsets[d]:offsets[d+1]]`` of documents ``docs``, end to end, and their offsets."""
     lengths = offsets[docs + 1] - offsets[docs]
-    starts = offsets[docs]
-    take = np.repeat(starts, lengths) + (
-        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    )
+    take = np.repeat(offsets[docs], lengths) + _positions_in_runs(lengths)
     return values[take], np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def _positions_in_runs(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n-1 for each run of length n, end to end: ``[2, 3] -> [0, 1, 0, 1, 2]``."""
+    return np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
 def features(flat_tokens: np.ndarray, offsets: np.ndarray) -> Features:
@@ -212,13 +214,11 @@ def _pairs_within_runs(members: np.ndarray, run_start: np.ndarray, run_len: np.n
     """Every unordered pair inside each run of ``members`` (runs given by start and length), vectorised."""
     if not len(run_start):
         return np.empty((0, 2), dtype=np.int64)
-    absolute = np.repeat(run_start, run_len) + (
-        np.arange(run_len.sum()) - np.repeat(np.cumsum(run_len) - run_len, run_len)
-    )
-    rank = absolute - np.repeat(run_start, run_len)  # position inside its run
+    rank = _positions_in_runs(run_len)  # position inside its run
+    absolute = np.repeat(run_start, run_len) + rank
     later = np.repeat(run_len, run_len) - rank - 1  # partners after it in the same run
     left = np.repeat(absolute, later)
-    right = left + 1 + (np.arange(later.sum()) - np.repeat(np.cumsum(later) - later, later))
+    right = left + 1 + _positions_in_runs(later)
     return np.stack([members[left], members[right]], axis=1)
 
 
