@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-len", type=int, default=2048)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:N")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_ratio=args.warmup_ratio,
         max_len=args.max_len,
         seed=args.seed,
+        device=args.device,
     )
     paths = run_sft(
         args.data, args.output, model=args.model, tiny=args.tiny, tiny_vocab=args.tiny_vocab, cfg=cfg

@@ -52,7 +52,9 @@ def stage_of(path: Path) -> str:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    state = torch.load(path / "trainer_state.pt", weights_only=False)
+    state = torch.load(
+        path / "trainer_state.pt", weights_only=False, map_location="cpu"
+    )  # the optimizer moves its state to the params' device
     random.setstate(state["python_rng"])
     torch.set_rng_state(state["torch_rng"])
     return state

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,12 +21,29 @@ from .core.schedule import Stage, parse_stages
 
 
 @dataclass
+class VLLMConfig:
+    """In-process vLLM engine of the embedded backend (``rollout.engine: vllm``, CUDA only)."""
+
+    gpu_memory_utilization: float = 0.3  # the engine's share of the GPU; the policy trains in the rest
+    dtype: str = "auto"  # the rollout copy's dtype (auto: the checkpoint's); the policy stays fp32
+    enforce_eager: bool = False  # skip CUDA-graph capture (faster start, slower decode)
+    max_model_len: int | None = None  # prompt + response tokens per sequence (default: the model's)
+    # free the engine's GPU memory (weights and KV cache) while the policy trains; the weights come
+    # back from the policy at the next rollout, which is when they are pushed anyway
+    sleep: bool = False
+
+
+@dataclass
 class RolloutConfig:
     prompts_per_step: int = 16
     group_size: int = 8
     max_new_tokens: int = 64
     temperature: float = 1.0
     top_p: float = 1.0
+    # hf: batched KV-cache sampling with the policy itself (CPU or GPU); vllm: an in-process vLLM engine
+    # that gets the policy's weights after every optimizer step (GPU boxes with vllm installed)
+    engine: str = "hf"
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
 
 @dataclass
@@ -101,6 +119,9 @@ class RLConfig:
     # data-parallel lanes in this process (embedded backend): 0 = one per CPU thread (max 8); each lane
     # samples and trains whole groups on its own thread. Results are deterministic for a given count.
     lanes: int = 0
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
+    # bf16: forward passes under autocast (rollouts and training); weights, grads and AdamW stay fp32
+    precision: str = "fp32"
     time_limit_s: float | None = None  # stop a stage after this much wall time (a checkpoint is written)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     c3po: C3POConfig = field(default_factory=C3POConfig)
@@ -135,6 +156,8 @@ class RLConfig:
 
 CHOICES = {
     "backend": ("embedded", "openrlhf"),
+    "precision": ("fp32", "bf16"),
+    "rollout.engine": ("hf", "vllm"),
     "c3po.scope": ("global", "rank"),
     "c3po.order": ("batch", "shuffle"),
     "loss.kl_estimator": ("k1", "k2", "k3"),
@@ -218,6 +241,14 @@ def _check(cfg: RLConfig, source: str) -> None:
     ):
         if value < 1:
             bad(key, f"must be >= 1, got {value}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
+        bad("device", f"must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
+    if cfg.rollout.engine == "vllm" and cfg.device == "cpu":
+        bad(
+            "rollout.engine", "vllm rollouts need a CUDA device (device: auto or cuda); use engine: hf on CPU"
+        )
+    if not 0 < cfg.rollout.vllm.gpu_memory_utilization < 1:
+        bad("rollout.vllm.gpu_memory_utilization", "must be in (0, 1)")
     if cfg.lanes < 0:
         bad("lanes", f"must be >= 0 (0 = one per CPU thread), got {cfg.lanes}")
     if cfg.c3po.enabled and (cfg.c3po.budget is None or cfg.c3po.budget < 1):

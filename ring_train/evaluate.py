@@ -25,9 +25,13 @@ def evaluate(
     max_new_tokens: int = 64,
     batch_prompts: int = 64,
     generator: torch.Generator | None = None,
+    sampler=None,
 ) -> dict[str, float]:
     """Sample ``samples`` responses per row; returns pass rate (overall and per domain), mean token
-    entropy (nats, over the sampled tokens) and mean response length."""
+    entropy (nats, over the sampled tokens) and mean response length. ``sampler`` (same call as
+    ``rollout.sample`` without the model, e.g. a vLLM engine's ``sample``) replaces sampling with
+    ``model``; entropies are always the model's own."""
+    sampler = sampler or (lambda prompts, k, **kw: sample(model, prompts, k, **kw))
     was_training = model.training
     model.eval()
     passed: dict[str, list[float]] = defaultdict(list)
@@ -35,8 +39,7 @@ def evaluate(
     for start in range(0, len(rows), batch_prompts):
         chunk = rows[start : start + batch_prompts]
         prompts = [encode_prompt(tokenizer, r["prompt"]) for r in chunk]
-        ro = sample(
-            model,
+        ro = sampler(
             prompts,
             samples,
             max_new_tokens=max_new_tokens,

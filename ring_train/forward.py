@@ -15,7 +15,7 @@ import torch
 from transformers import DynamicCache
 
 from .core.losses import token_entropy, token_logprobs
-from .rollout import left_pad, positions
+from .rollout import left_pad, model_device, positions
 
 
 @dataclass
@@ -61,7 +61,8 @@ def run_responses(
     end. Micro-batches are returned with detached tensors. Without grad, the tensors are returned as is.
     """
     training = torch.is_grad_enabled()
-    ids, mask = left_pad(prompt_ids, pad_id)
+    dev = model_device(model)
+    ids, mask = left_pad(prompt_ids, pad_id, dev)
     pos = positions(mask)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
     layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
@@ -73,19 +74,24 @@ def run_responses(
         leaves, last_leaf = layers, last_logits
     results = []
     for rows in micro_batches(keep, max_tokens_per_micro):
-        g = torch.tensor([group[i] for i in rows])
+        g = torch.tensor([group[i] for i in rows], device=dev)
         width = keep[rows[0]]
-        tgt = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        tmask = torch.zeros((len(rows), width))
-        for j, i in enumerate(rows):
-            tgt[j, : keep[i]] = torch.tensor(responses[i][: keep[i]])
-            tmask[j, : keep[i]] = 1
+        tgt = torch.tensor(
+            [responses[i][: keep[i]] + [pad_id] * (width - keep[i]) for i in rows],
+            dtype=torch.long,
+            device=dev,
+        )
+        tmask = torch.tensor(
+            [[1.0] * keep[i] + [0.0] * (width - keep[i]) for i in rows], dtype=torch.float32, device=dev
+        )
         first = last_leaf[g].unsqueeze(1)  # predicts response token 0
         if width > 1:
             cache = DynamicCache(ddp_cache_data=[(k[g], v[g]) for k, v in leaves])
             pmask = mask[g]
-            amask = torch.cat([pmask, torch.ones((len(rows), width - 1), dtype=pmask.dtype)], dim=1)
-            rpos = pos[g, -1:] + 1 + torch.arange(width - 1)
+            amask = torch.cat(
+                [pmask, torch.ones((len(rows), width - 1), dtype=pmask.dtype, device=dev)], dim=1
+            )
+            rpos = pos[g, -1:] + 1 + torch.arange(width - 1, device=dev)
             rest = model(
                 input_ids=tgt[:, :-1],
                 attention_mask=amask,
@@ -96,6 +102,7 @@ def run_responses(
             logits = torch.cat([first, rest], dim=1)
         else:
             logits = first
+        logits = logits.float()  # no-op in fp32; under bf16 autocast the log-softmax runs in fp32
         logp = token_logprobs(logits, tgt)
         ent = token_entropy(logits) if with_entropy else torch.zeros_like(logp)
         mb = MicroBatch(rows, logp, ent, tmask)

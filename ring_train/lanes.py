@@ -14,6 +14,7 @@ the caller's, so the draws do not depend on thread timing either.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -68,11 +69,20 @@ def _replica(model: torch.nn.Module) -> torch.nn.Module:
 
 
 class Lanes:
-    """``n`` replicas of one model, each run on its own thread with ``threads_per_lane`` intra-op threads."""
+    """``n`` replicas of one model, each run on its own thread with ``threads_per_lane`` intra-op threads.
+    ``context`` (a factory of context managers, e.g. autocast) is entered around every lane's work: such
+    state is per thread and would not reach the pool's threads otherwise."""
 
-    def __init__(self, model: torch.nn.Module, n: int, threads_per_lane: int = 1):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        n: int,
+        threads_per_lane: int = 1,
+        context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ):
         self.models = [model] + [_replica(model) for _ in range(max(1, n) - 1)]
         self.threads_per_lane = max(1, threads_per_lane)
+        self.context = context
         self._pool = ThreadPoolExecutor(len(self.models) - 1) if len(self.models) > 1 else None
 
     def __len__(self) -> int:
@@ -92,12 +102,14 @@ class Lanes:
         if len(shards) > len(self.models):
             raise ValueError(f"{len(shards)} shards for {len(self.models)} lanes")
         if len(shards) <= 1:
-            return [fn(0, self.models[0], s) for s in shards]
+            with self.context():
+                return [fn(0, self.models[0], s) for s in shards]
         outer = torch.get_num_threads()
 
         def run(i: int):
             torch.set_num_threads(self.threads_per_lane)
-            return fn(i, self.models[i], shards[i])
+            with self.context():
+                return fn(i, self.models[i], shards[i])
 
         futures = [self._pool.submit(run, i) for i in range(1, len(shards))]
         try:
@@ -139,7 +151,7 @@ def sample_in_lanes(
     lane's thread as soon as that lane's share is sampled (e.g. to start scoring it while the other
     lanes still generate); ``prompts`` are the share's indices into ``prompt_ids``."""
     chunks = split_even(len(prompt_ids), len(lanes))
-    seeds = torch.randint(0, 2**62, (len(chunks),), generator=generator).tolist() if len(chunks) > 1 else None
+    seeds = torch.randint(0, 2**62, (len(chunks),), generator=generator, device="cpu").tolist() if len(chunks) > 1 else None
 
     def work(lane: int, model, chunk: range) -> Rollout:
         gen = generator if seeds is None else torch.Generator().manual_seed(seeds[lane])

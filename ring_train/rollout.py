@@ -42,15 +42,20 @@ class Rollout:
         return out
 
 
-def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(seqs: list[list[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask on ``device``, left-padded to the longest sequence (built from
+    Python lists in one copy each)."""
     width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s) :] = torch.tensor(s)
-            mask[i, width - len(s) :] = 1
-    return ids, mask
+    ids = [[pad_id] * (width - len(s)) + list(s) for s in seqs]
+    mask = [[0] * (width - len(s)) + [1] * len(s) for s in seqs]
+    device = device or "cpu"
+    return torch.tensor(ids, dtype=torch.long, device=device), torch.tensor(
+        mask, dtype=torch.long, device=device
+    )
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
@@ -75,7 +80,8 @@ def sample(
         return _sample_lean(
             model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator
         )
-    ids, mask = left_pad(prompt_ids, pad_id)
+    dev = model_device(model)
+    ids, mask = left_pad(prompt_ids, pad_id, dev)
     pos = positions(mask)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
     cache = out.past_key_values
@@ -86,7 +92,7 @@ def sample(
     n = len(prompt_ids) * k
     responses: list[list[int]] = [[] for _ in range(n)]
     finished = [False] * n
-    active = torch.arange(n)
+    active = torch.arange(n, device=dev)
     for step in range(max_new_tokens):
         tok = _pick(logits, temperature, top_p, generator)
         done = tok == eos_id
@@ -103,7 +109,7 @@ def sample(
             idx = keep.nonzero().squeeze(-1)
             cache.batch_select_indices(idx)
             active, tok, mask, next_pos = active[idx], tok[idx], mask[idx], next_pos[idx]
-        mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], dim=1)
+        mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype, device=dev)], dim=1)
         out = model(
             input_ids=tok[:, None],
             attention_mask=mask,
@@ -121,10 +127,12 @@ class StaticKV:
     attention modules write into it through ``update`` (the Cache method they call); ``advance``
     commits the positions written by one forward pass of all layers."""
 
-    def __init__(self, n_layers: int, batch: int, kv_heads: int, max_len: int, head_dim: int, dtype):
+    def __init__(
+        self, n_layers: int, batch: int, kv_heads: int, max_len: int, head_dim: int, dtype, device=None
+    ):
         shape = (batch, kv_heads, max_len, head_dim)
-        self.k = [torch.zeros(shape, dtype=dtype) for _ in range(n_layers)]
-        self.v = [torch.zeros(shape, dtype=dtype) for _ in range(n_layers)]
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
         self.length = 0
 
     def update(self, key, value, layer_idx, *args, **kwargs):
@@ -171,7 +179,9 @@ def _decode_step(model, inner, ids, positions, keys: torch.Tensor, cache: Static
     h = inner.embed_tokens(ids)
     cos, sin = inner.rotary_emb(h, positions)
     batch = h.shape[0]
-    blocked = torch.zeros(keys.shape, dtype=h.dtype).masked_fill_(~keys, float("-inf"))[:, None, None, :]
+    blocked = torch.zeros(keys.shape, dtype=h.dtype, device=h.device).masked_fill_(~keys, float("-inf"))[
+        :, None, None, :
+    ]
     for li, layer in enumerate(inner.layers):
         attn = layer.self_attn
         x = layer.input_layernorm(h)
@@ -214,28 +224,33 @@ def _forward_lean(model, inner, ids, positions, mask, cache: StaticKV) -> torch.
 def _sample_lean(model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator):
     inner = lean_decoder(model)
     cfg = model.config
-    ids, pad_mask = left_pad(prompt_ids, pad_id)
+    dev = model_device(model)
+    ids, pad_mask = left_pad(prompt_ids, pad_id, dev)
     pos = positions(pad_mask)
     width = ids.shape[1]
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
     dtype = inner.embed_tokens.weight.dtype
-    cache = StaticKV(len(inner.layers), len(prompt_ids), kv_heads, width + max_new_tokens, head_dim, dtype)
+    cache = StaticKV(
+        len(inner.layers), len(prompt_ids), kv_heads, width + max_new_tokens, head_dim, dtype, dev
+    )
     valid = pad_mask.bool()
     # prefill: causal over real tokens; a padding query attends to itself only (its output is unused)
-    causal = torch.ones(width, width, dtype=torch.bool).tril()
-    prefill_mask = (causal[None] & valid[:, None, :]) | torch.eye(width, dtype=torch.bool)[None]
+    causal = torch.ones(width, width, dtype=torch.bool, device=dev).tril()
+    prefill_mask = (causal[None] & valid[:, None, :]) | torch.eye(width, dtype=torch.bool, device=dev)[None]
     logits = _forward_lean(model, inner, ids, pos, prefill_mask[:, None], cache)
     cache.repeat_interleave(k)
     logits = logits.repeat_interleave(k, 0)
-    keys = torch.zeros(len(prompt_ids) * k, width + max_new_tokens, dtype=torch.bool)
+    keys = torch.zeros(len(prompt_ids) * k, width + max_new_tokens, dtype=torch.bool, device=dev)
     keys[:, :width] = valid.repeat_interleave(k, 0)
     next_pos = pos[:, -1].repeat_interleave(k, 0) + 1
     n = len(prompt_ids) * k
     responses: list[list[int]] = [[] for _ in range(n)]
     finished = [False] * n
-    active = torch.arange(n)  # response index of each batch row
-    alive = torch.ones(n, dtype=torch.bool)  # rows still generating (finished ones leave in batches)
+    active = torch.arange(n, device=dev)  # response index of each batch row
+    alive = torch.ones(
+        n, dtype=torch.bool, device=dev
+    )  # rows still generating (finished ones leave in batches)
     for step in range(max_new_tokens):
         tok = _pick(logits, temperature, top_p, generator)
         for row, t in zip(active[alive].tolist(), tok[alive].tolist()):
@@ -267,7 +282,10 @@ def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator) -> 
         cut = sorted_p.cumsum(-1) - sorted_p > top_p
         sorted_p = sorted_p.masked_fill(cut, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    # inverse CDF: one uniform per row (multinomial draws one exponential per vocabulary entry)
+    # inverse CDF: one uniform per row (multinomial draws one exponential per vocabulary entry); drawn
+    # from the host generator whatever the device, so a seed gives the same draws on CPU and GPU
     cdf = probs.cumsum(-1)
-    u = torch.rand((probs.shape[0], 1), generator=generator, dtype=cdf.dtype) * cdf[:, -1:]
+    host = generator.device if generator is not None else "cpu"
+    u = torch.rand((probs.shape[0], 1), generator=generator, dtype=cdf.dtype, device=host)
+    u = u.to(cdf.device) * cdf[:, -1:]
     return torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=probs.shape[-1] - 1)

@@ -19,6 +19,7 @@ from ring_data.errors import UserError
 from ring_data.runtime import progress
 
 from .data import read_problem_rows
+from .device import resolve_device
 from .evaluate import evaluate
 from .models.load import load_policy
 from .rewards import Rewarder
@@ -72,6 +73,7 @@ def select_checkpoint(
     max_new_tokens: int = 256,
     seed: int = 0,
     workers: int | None = None,
+    device: str = "auto",
 ) -> tuple[Path, list[Measured]]:
     low, high = window
     if not 0 <= low < high:
@@ -81,7 +83,7 @@ def select_checkpoint(
     measured = []
     try:
         for path in progress(expand_checkpoints(checkpoints), desc="select-checkpoint", unit="ckpt"):
-            model, tok = load_policy(path)
+            model, tok = load_policy(path, device=resolve_device(device))
             res = evaluate(
                 model,
                 tok,

@@ -22,6 +22,7 @@ from ring_data.errors import UserError
 from ring_data.runtime import progress, write_stats
 
 from .data import read_sft_rows
+from .device import resolve_device
 from .text import encode_prompt
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,12 @@ class SFTConfig:
     max_len: int = 2048
     seed: int = 0
     grad_clip: float = 1.0
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
 
 
-def init_policy(out_dir: Path, rows: list[dict], model: str | None, tiny: bool, tiny_vocab: int, seed: int):
+def init_policy(
+    out_dir: Path, rows: list[dict], model: str | None, tiny: bool, tiny_vocab: int, seed: int, device="cpu"
+):
     """The SFT start: a local HF model, or a tiny model built in code (tokenizer trained on ``rows``)."""
     from .models.load import load_policy
 
@@ -50,7 +54,7 @@ def init_policy(out_dir: Path, rows: list[dict], model: str | None, tiny: bool, 
         model = str(create_tiny_policy(out_dir / "init", texts, vocab_size=tiny_vocab, seed=seed))
     if not model:
         raise UserError("sft: give --model PATH (a local HF model directory) or --tiny")
-    return load_policy(model)
+    return load_policy(model, device=device)
 
 
 def encode_rows(tokenizer, rows: list[dict], max_len: int) -> list[tuple[list[int], int]]:
@@ -94,7 +98,8 @@ def run_sft(
     rows = read_sft_rows(data)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    policy, tok = init_policy(out, rows, model, tiny, tiny_vocab, cfg.seed)
+    device = resolve_device(cfg.device)
+    policy, tok = init_policy(out, rows, model, tiny, tiny_vocab, cfg.seed, device)
     examples = encode_rows(tok, rows, cfg.max_len)
     if not examples:
         raise UserError(f"{data}: no row has response tokens within max_len={cfg.max_len}")
@@ -119,7 +124,7 @@ def run_sft(
         batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
         losses = []
         for idx in progress(batches, desc=f"sft epoch {epoch}/{cfg.epochs}", unit="batch"):
-            x, attn, labels = _batch([examples[i] for i in idx], tok.pad_token_id)
+            x, attn, labels = (t.to(device) for t in _batch([examples[i] for i in idx], tok.pad_token_id))
             loss = policy(input_ids=x, attention_mask=attn, labels=labels).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,5 +1,6 @@
-"""Embedded backend: one process, torch. Rollouts by batched KV-cache sampling (prompt prefilled once
-per group, finished samples leave the batch), rewards through ``verifiers.verify_batch`` in worker
+"""Embedded backend: one process, torch, on CPU or one GPU. Rollouts by batched KV-cache sampling
+(prompt prefilled once per group, finished samples leave the batch) or by an in-process vLLM engine
+that follows the policy's weights, rewards through ``verifiers.verify_batch`` in worker
 processes, C3PO planning + GRPO-family loss from ``ring_train.core``, one optimizer step per rollout
 (``optim.ppo_epochs`` for more), checkpoints that resume exactly.
 """
@@ -27,6 +28,7 @@ from ..core.c3po import plan_step
 from ..core.losses import aggregate, clipped_surrogate, kl_penalty, step_normalizer
 from ..core.schedule import MixtureSampler, Stage
 from ..data import read_problem_rows
+from ..device import autocast, resolve_device
 from ..evaluate import evaluate
 from ..lanes import Lanes, resolve_lanes, run_responses_in_lanes, sample_in_lanes
 from ..metrics import MetricsLog, plot_curves, read_metrics
@@ -34,6 +36,7 @@ from ..models.load import load_policy
 from ..rewards import Rewarder
 from ..rollout import Rollout
 from ..text import decode_response, encode_prompt
+from ..vllm_rollouts import VLLMRollouts
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +82,28 @@ def stage_start(cfg: RLConfig, all_stages: list[Stage], stage: Stage) -> str:
 class StageRunner:
     """Runs the optimizer steps of one stage."""
 
-    def __init__(self, cfg: RLConfig, stage: Stage, start: str, rewarder: Rewarder, global_step0: int):
+    def __init__(
+        self,
+        cfg: RLConfig,
+        stage: Stage,
+        start: str,
+        rewarder: Rewarder,
+        global_step0: int,
+        engine: VLLMRollouts | None = None,
+    ):
         self.cfg, self.stage, self.start, self.rewarder = cfg, stage, start, rewarder
-        self.model, self.tok = load_policy(start)
+        self.device = resolve_device(cfg.device)
+        self.model, self.tok = load_policy(start, device=self.device)
         self.model.train()
-        self.n_lanes = resolve_lanes(cfg.lanes, torch.get_num_threads(), cfg.rollout.prompts_per_step)
+        # lanes share out a CPU's cores; on a GPU one stream of big kernels is the efficient shape
+        self.n_lanes = (
+            resolve_lanes(cfg.lanes, torch.get_num_threads(), cfg.rollout.prompts_per_step)
+            if self.device.type == "cpu"
+            else 1
+        )
         self.lanes = self._lanes(self.model)
+        self.engine = engine  # None: the policy samples its own rollouts (rollout.engine hf)
+        self.engine_current = False  # the engine holds this policy's current weights
         self.ref_lanes = None
         if cfg.loss.kl_beta > 0:  # reference = the stage's start
             self.ref_lanes = self._lanes(copy.deepcopy(self.model).eval().requires_grad_(False))
@@ -109,7 +128,22 @@ class StageRunner:
         self.usable_per_prompt: float | None = None  # running average (C3PO adaptive prompts)
 
     def _lanes(self, model) -> Lanes:
-        return Lanes(model, self.n_lanes, max(1, torch.get_num_threads() // self.n_lanes))
+        return Lanes(
+            model,
+            self.n_lanes,
+            max(1, torch.get_num_threads() // self.n_lanes),
+            context=self._autocast,
+        )
+
+    def _autocast(self):
+        return autocast(self.device, self.cfg.precision)
+
+    def _ready_engine(self) -> VLLMRollouts:
+        """The vLLM engine, awake and holding the policy's current weights."""
+        if not self.engine_current or self.engine.asleep:
+            self.engine.push_weights(self.model)
+            self.engine_current = True
+        return self.engine
 
     def close(self) -> None:
         for lanes in (self.lanes, self.ref_lanes):
@@ -132,8 +166,9 @@ class StageRunner:
         }
 
     def restore(self, ckpt: Path, state: dict[str, Any]) -> None:
-        self.model, self.tok = load_policy(ckpt / "policy")
+        self.model, self.tok = load_policy(ckpt / "policy", device=self.device)
         self.model.train()
+        self.engine_current = False
         self.lanes.close()
         self.lanes = self._lanes(self.model)
         self.opt = torch.optim.AdamW(
@@ -173,21 +208,21 @@ class StageRunner:
             ]
             pending[chunk.start] = (items, self.rewarder.submit(items))
 
-        self.lanes.train(False)
+        settings = {
+            "max_new_tokens": cfg.rollout.max_new_tokens,
+            "eos_id": self.tok.eos_token_id,
+            "pad_id": self.tok.pad_token_id,
+            "temperature": cfg.rollout.temperature,
+            "top_p": cfg.rollout.top_p,
+        }
         t0 = time.perf_counter()
-        ro = sample_in_lanes(
-            self.lanes,
-            prompts,
-            K,
-            max_new_tokens=cfg.rollout.max_new_tokens,
-            eos_id=self.tok.eos_token_id,
-            pad_id=self.tok.pad_token_id,
-            temperature=cfg.rollout.temperature,
-            top_p=cfg.rollout.top_p,
-            generator=self.gen,
-            on_part=score_part,
-        )
-        self.lanes.train(True)
+        if self.engine is not None:
+            ro = self._ready_engine().sample(prompts, K, **settings)
+            score_part(range(len(prompts)), ro)
+        else:
+            self.lanes.train(False)
+            ro = sample_in_lanes(self.lanes, prompts, K, generator=self.gen, on_part=score_part, **settings)
+            self.lanes.train(True)
         t_gen = time.perf_counter()
         items, verdicts, statuses = [], [], []
         for start in sorted(pending):  # prompt order = the rollout's order
@@ -200,7 +235,7 @@ class StageRunner:
         return _Round(rows, ro, items, scores, statuses, t_gen - t0, time.perf_counter() - t_gen)
 
     def _usable_tokens(self, rnd: _Round) -> int:
-        rewards = torch.tensor(rnd.scores).view(len(rnd.rows), self.cfg.rollout.group_size)
+        rewards = torch.tensor(rnd.scores, device="cpu").view(len(rnd.rows), self.cfg.rollout.group_size)
         zero = zero_variance_groups(rewards) if self.cfg.advantage.filter_zero_variance else None
         return sum(len(r) for r, g in zip(rnd.ro.responses, rnd.ro.group) if zero is None or not zero[g])
 
@@ -229,6 +264,8 @@ class StageRunner:
             need = math.ceil(1.25 * (target - usable_tokens) / per_prompt)
             rounds.append(self._round(max(2, min(self.cfg.rollout.prompts_per_step, need))))
             usable_tokens += self._usable_tokens(rounds[-1])
+        if self.engine is not None:
+            self.engine.sleep()  # with rollout.vllm.sleep: its GPU memory is the trainer's until next step
         observed = usable_tokens / sum(len(r.rows) for r in rounds)
         prev = self.usable_per_prompt
         self.usable_per_prompt = observed if prev is None else 0.8 * prev + 0.2 * observed
@@ -316,6 +353,7 @@ class StageRunner:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
             )
             self.opt.step()
+            self.engine_current = False
             self.sched.step()  # the schedule counts optimizer steps (a step with no tokens does none)
         return {k: sum(s[k] for s in lane_stats) for k in names}, grad_norm  # lane order: deterministic
 
@@ -326,11 +364,11 @@ class StageRunner:
         rounds = self._collect(self._budget_target())
         rows, ro, items, scores, statuses = _merge(rounds)
         lengths = [len(r) for r in ro.responses]
-        rewards = torch.tensor(scores).view(len(rows), K)
+        rewards = torch.tensor(scores, device="cpu").view(len(rows), K)
         t_gen = t0 + sum(r.generate_s for r in rounds)
         t_rew = t_gen + sum(r.reward_s for r in rounds)
 
-        flat_adv = group_advantages(rewards, cfg.advantage.method).view(-1)
+        flat_adv = group_advantages(rewards, cfg.advantage.method).view(-1).to(self.device)
         zero = zero_variance_groups(rewards)
         usable = list(lengths)
         if cfg.advantage.filter_zero_variance:
@@ -386,16 +424,20 @@ class StageRunner:
 
     def evaluate(self) -> dict[str, float]:
         gen = torch.Generator().manual_seed(self.cfg.seed + 12345)  # same draws each time: lower-noise curve
-        res = evaluate(
-            self.model,
-            self.tok,
-            self.eval_rows,
-            self.rewarder,
-            samples=self.cfg.eval.samples,
-            temperature=self.cfg.eval.temperature,
-            max_new_tokens=self.cfg.rollout.max_new_tokens,
-            generator=gen,
-        )
+        with self._autocast():
+            res = evaluate(
+                self.model,
+                self.tok,
+                self.eval_rows,
+                self.rewarder,
+                samples=self.cfg.eval.samples,
+                temperature=self.cfg.eval.temperature,
+                max_new_tokens=self.cfg.rollout.max_new_tokens,
+                generator=gen,
+                sampler=self._ready_engine().sample if self.engine is not None else None,
+            )
+        if self.engine is not None:
+            self.engine.sleep()
         return {f"eval/{k}": v for k, v in res.items()}
 
 
@@ -425,11 +467,14 @@ def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[s
     )
     global_step = state["global_step"] - state["step"] if state else metrics.last_other_step
     summary: dict[str, Any] = {"stages": {}}
+    engine = None  # one vLLM engine for the whole plan: each stage pushes its own weights into it
     try:
         for stage in stages[first:]:
             scfg = cfg.for_stage(stage)
             start = state["start"] if state else stage_start(scfg, cfg.stages, stage)
-            runner = StageRunner(scfg, stage, start, rewarder, global_step)
+            if scfg.rollout.engine == "vllm" and engine is None:
+                engine = VLLMRollouts(start, scfg.rollout.vllm, seed=cfg.seed)
+            runner = StageRunner(scfg, stage, start, rewarder, global_step, engine)
             if state:
                 runner.restore(ckpt, state)
             elif runner.eval_rows:
@@ -445,6 +490,8 @@ def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[s
     finally:
         metrics.close()
         rewarder.close()
+        if engine is not None:
+            engine.close()
     records = read_metrics(metrics.path)
     summary["plot"] = str(plot_curves(records, run_dir / "curves.png", title=run_dir.name) or "")
     write_stats(run_dir / "rl.stats.json", summary)

@@ -1,4 +1,4 @@
-"""Load a policy (causal LM + tokenizer) from a local HF directory, fp32 on CPU."""
+"""Load a policy (causal LM + tokenizer) from a local HF directory, fp32, on a given device."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def load_tokenizer(path: str | Path):
     return tok
 
 
-def load_policy(path: str | Path, *, device: str = "cpu"):
+def load_policy(path: str | Path, *, device="cpu"):
     """Returns ``(model, tokenizer)``. Raises a one-line UserError for a path that is not a model dir."""
     from transformers import AutoModelForCausalLM
 

@@ -224,3 +224,25 @@ def test_ppo_epochs_take_several_optimizer_steps_per_rollout(setup):
     get_backend("embedded").train(cfg, cfg.stages)
     lrs = [r["policy/lr"] for r in read_metrics(Path(cfg.run_dir) / "metrics.jsonl")]
     assert lrs == pytest.approx([0.01 * (2 * s + 1) / 8 for s in (1, 2, 3)])
+
+
+def test_bf16_precision_trains_under_autocast_with_fp32_weights(setup):
+    """``precision: bf16`` (the GPU setting, runnable on CPU too): rollouts, reference and training
+    forwards run under autocast on both lanes; the weights that train and are saved stay fp32, and
+    the step moves them."""
+    root, model = setup
+    stages = _raw(root, model, "x")["stages"][:1]
+    raw = _raw(root, model, "run_bf16", stages=stages, precision="bf16", device="cpu")
+    raw["eval"] = {"data": None}
+    cfg = from_dict(raw)
+    summary = get_backend("embedded").train(cfg, cfg.stages)
+    recs = [r for r in read_metrics(Path(cfg.run_dir) / "metrics.jsonl") if "policy/grad_norm" in r]
+    assert len(recs) == 3
+    assert all(r["policy/grad_norm"] > 0 and r["c3po/kept_tokens"] == 30 for r in recs)
+    assert all(abs(r["policy/kl"]) < 1 for r in recs)  # bf16 rounding, not a different policy
+    from safetensors.torch import load_file
+
+    final = load_file(Path(summary["stages"]["reasoning"]["final"]) / "model.safetensors")
+    start = load_file(Path(model) / "model.safetensors")
+    assert {t.dtype for t in final.values()} == {torch.float32}
+    assert any(not torch.equal(final[k], start[k]) for k in start)
