@@ -151,7 +151,11 @@ def sample_in_lanes(
     lane's thread as soon as that lane's share is sampled (e.g. to start scoring it while the other
     lanes still generate); ``prompts`` are the share's indices into ``prompt_ids``."""
     chunks = split_even(len(prompt_ids), len(lanes))
-    seeds = torch.randint(0, 2**62, (len(chunks),), generator=generator, device="cpu").tolist() if len(chunks) > 1 else None
+    seeds = (
+        torch.randint(0, 2**62, (len(chunks),), generator=generator, device="cpu").tolist()
+        if len(chunks) > 1
+        else None
+    )
 
     def work(lane: int, model, chunk: range) -> Rollout:
         gen = generator if seeds is None else torch.Generator().manual_seed(seeds[lane])

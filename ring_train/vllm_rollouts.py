@@ -61,9 +61,10 @@ def sampling_params(
     vllm, k: int, *, max_new_tokens: int, eos_id: int, temperature: float, top_p: float
 ) -> Any:
     """K samples per prompt, stopping at the policy's EOS (which stays in the response, as in the hf
-    engine); ``temperature`` 0 is greedy."""
+    engine). ``temperature`` 0 is greedy, which vLLM runs once per prompt (``n`` 1): its K samples are
+    that one response, repeated by :func:`rollout_from_outputs`."""
     return vllm.SamplingParams(
-        n=k,
+        n=k if temperature > 0 else 1,
         temperature=max(0.0, temperature),
         top_p=top_p,
         max_tokens=max_new_tokens,
@@ -76,15 +77,18 @@ def sampling_params(
 def rollout_from_outputs(
     prompt_ids: Sequence[Sequence[int]], outputs: Sequence[Any], k: int, eos_id: int
 ) -> Rollout:
-    """vLLM ``RequestOutput`` per prompt (in prompt order) -> a group-major :class:`Rollout`. A response
-    that stopped at EOS ends with it (vLLM may leave the stop token out; it is put back), so lengths
-    and the trained tokens are the same as with the hf engine."""
+    """vLLM ``RequestOutput`` per prompt (in prompt order) -> a group-major :class:`Rollout` of ``k``
+    responses per prompt (a request that returned one completion, greedy, gives it ``k`` times). A
+    response that stopped at EOS ends with it (vLLM may leave the stop token out; it is put back), so
+    lengths and the trained tokens are the same as with the hf engine."""
     if len(outputs) != len(prompt_ids):
         raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(prompt_ids)} prompts")
     responses: list[list[int]] = []
     finished: list[bool] = []
     for out in outputs:
         completions = sorted(out.outputs, key=lambda c: c.index)
+        if len(completions) == 1:
+            completions = completions * k
         if len(completions) != k:
             raise RuntimeError(f"vLLM returned {len(completions)} samples for a prompt, expected {k}")
         for c in completions:

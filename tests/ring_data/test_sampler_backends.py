@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -212,14 +213,24 @@ def test_hf_sampler_on_gpu_live(model_dir):
 def _vllm_available() -> bool:
     try:
         import torch
-        import vllm  # noqa: F401
+        import vllm.entrypoints.llm  # noqa: F401  (the engine, not only the API classes CI installs)
     except ImportError:
         return False
     return torch.cuda.is_available()
 
 
-@pytest.mark.skipif(_vllm_available(), reason="vllm is installed: the live test covers it")
-def test_vllm_sampler_without_vllm_is_one_line_error(tmp_path):
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_vllm_sampling_params_are_valid_for_vllm(temperature):
+    vllm = pytest.importorskip("vllm", reason="the dev install puts vllm's wheel (API classes) here")
+    from ring_data.annotate.samplers.vllm import sampling_params
+
+    params = sampling_params(vllm, SamplingSettings(temperature=temperature, max_tokens=12), 8)
+    assert isinstance(params, vllm.SamplingParams)  # validated by vLLM on construction
+    assert (params.n, params.max_tokens) == (8 if temperature else 1, 12)
+
+
+def test_vllm_sampler_without_vllm_is_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # what an environment without the package sees
     with pytest.raises(UserError, match="needs the vllm package") as err:
         make_sampler(f"vllm:{tmp_path}")
     assert "\n" not in str(err.value)

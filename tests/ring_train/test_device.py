@@ -122,7 +122,9 @@ def test_a_whole_rl_step_and_eval_keep_to_the_models_device(tmp_path):
     write_jsonl(tmp_path / "math.jsonl", rows)
     texts = [r["prompt"] for r in rows] + [solution_text(12, 34)]
     small = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1}
-    model = create_tiny_policy(tmp_path / "init", texts, vocab_size=300, seed=0, intermediate_size=64, **small)
+    model = create_tiny_policy(
+        tmp_path / "init", texts, vocab_size=300, seed=0, intermediate_size=64, **small
+    )
     data = str(tmp_path / "math.jsonl")
     cfg = from_dict(
         {

@@ -24,6 +24,17 @@ def import_vllm():
     return vllm
 
 
+def sampling_params(vllm, settings: SamplingSettings, n: int):
+    """``n`` samples per prompt (seeded by the engine); greedy (temperature 0) runs once per prompt,
+    since vLLM rejects ``n`` > 1 there, and :meth:`VLLMSampler.sample` repeats that response."""
+    return vllm.SamplingParams(
+        n=n if settings.temperature > 0 else 1,
+        temperature=max(0.0, settings.temperature),
+        top_p=settings.top_p,
+        max_tokens=settings.max_tokens,
+    )
+
+
 class VLLMSampler(Sampler):
     """All prompts of a batch go to ``LLM.chat`` (or ``LLM.generate`` without a chat template) in one call;
     vLLM schedules them with continuous batching. Extra ``engine_args`` go to ``vllm.LLM``."""
@@ -42,19 +53,13 @@ class VLLMSampler(Sampler):
         self._template = read_chat_template(self.settings)
         engine_args.setdefault("seed", self.settings.seed if self.settings.seed is not None else 0)
         self.llm = vllm.LLM(model=path, **engine_args)
-        self._SamplingParams = vllm.SamplingParams
+        self._vllm = vllm
         self.use_chat = self.settings.chat_template != "none" and (
             self._template is not None or bool(getattr(self.llm.get_tokenizer(), "chat_template", None))
         )
 
     def params(self, n: int):
-        s = self.settings
-        return self._SamplingParams(
-            n=n,
-            temperature=max(0.0, s.temperature),
-            top_p=s.top_p,
-            max_tokens=s.max_tokens,  # engine seed
-        )
+        return sampling_params(self._vllm, self.settings, n)
 
     def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
         if self.use_chat:
@@ -67,7 +72,8 @@ class VLLMSampler(Sampler):
             )
         else:
             outputs = self.llm.generate([p.as_text() for p in prompts], self.params(n), use_tqdm=False)
-        return [[c.text for c in out.outputs] for out in outputs]
+        texts = [[c.text for c in sorted(out.outputs, key=lambda c: c.index)] for out in outputs]
+        return [t * n if len(t) == 1 else t for t in texts]  # greedy: the one response n times
 
     def close(self) -> None:
         self.llm = None
