@@ -27,9 +27,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed-all
 	# OpenRLHF's pure-Python wheel alone (its GPU deps are never installed here): the backend's
 	# C3PO patch is tested on CPU against its real replay-buffer and experience classes
 	$(PIP) install -q --no-deps "openrlhf==0.11.2" $(QUIET)
-	# likewise vLLM's wheel alone plus the few packages its API classes import: the embedded backend's
-	# vLLM rollouts are tested on CPU against its real SamplingParams, EngineArgs and output classes
-	$(PIP) install -q --no-deps "vllm==0.29.0" $(QUIET)
+	# likewise vLLM's wheel alone (in a folder only the test session puts on sys.path: see
+	# tests/conftest.py) plus the few packages its API classes import: the vLLM code paths are tested on
+	# CPU against its real SamplingParams, EngineArgs and output classes
+	$(PIP) install -q --no-deps --upgrade --target $(VENV)/vllm-api "vllm==0.29.0" $(QUIET)
 	$(PIP) install -q -e ".[vllm-classes]" $(QUIET)
 	@touch $@
 

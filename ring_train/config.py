@@ -70,6 +70,9 @@ class LossConfig:
     kl_beta: float = 0.0
     kl_estimator: str = "k3"
     entropy_coef: float = 0.0
+    # truncated importance sampling for rollouts from another engine (vLLM): each token's surrogate is
+    # weighted by min(π_old / π_sampler, tis_cap); null = off. No effect on the policy's own rollouts.
+    tis_cap: float | None = 2.0
     aggregation: str = (
         "auto"  # auto (constant under C3PO, seq-mean otherwise) | token-mean | seq-mean | constant
     )
@@ -255,6 +258,8 @@ def _check(cfg: RLConfig, source: str) -> None:
         bad("c3po.budget", "C3PO needs a positive token budget Φ (or set c3po.enabled: false)")
     if not cfg.c3po.enabled and cfg.loss.aggregation == "constant":
         bad("loss.aggregation", "'constant' divides by Φ and needs c3po.enabled: true")
+    if cfg.loss.tis_cap is not None and cfg.loss.tis_cap < 1:
+        bad("loss.tis_cap", f"must be >= 1 (or null for no importance weights), got {cfg.loss.tis_cap}")
     if cfg.loss.dual_clip is not None and cfg.loss.dual_clip <= 1:
         bad("loss.dual_clip", "must be > 1")
     if cfg.advantage.method == "rloo" and cfg.rollout.group_size < 2:

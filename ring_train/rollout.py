@@ -22,23 +22,29 @@ class Rollout:
     responses: list[list[int]]  # P*K, group-major (prompt 0's K samples first); EOS included when emitted
     group: list[int]  # prompt index of each response
     finished: list[bool]  # stopped at EOS (False: hit max_new_tokens)
+    # log-prob of each response token under the engine that sampled it, when that engine is not the
+    # policy's own forward (vLLM); NaN where unknown. None: sampled by the policy itself.
+    sampler_logps: list[list[float]] | None = None
 
     @classmethod
-    def of_groups(cls, prompt_ids, responses: list[list[int]], finished: list[bool], k: int) -> Rollout:
+    def of_groups(
+        cls, prompt_ids, responses: list[list[int]], finished: list[bool], k: int, sampler_logps=None
+    ) -> Rollout:
         """``k`` consecutive responses per prompt (group-major)."""
-        return cls(
-            [list(p) for p in prompt_ids], responses, [i // k for i in range(len(responses))], finished
-        )
+        group = [i // k for i in range(len(responses))]
+        return cls([list(p) for p in prompt_ids], responses, group, finished, sampler_logps)
 
     @classmethod
     def concat(cls, parts: list[Rollout]) -> Rollout:
         """Rollouts of disjoint prompt lists -> one, in order (group indices shifted)."""
-        out = cls([], [], [], [])
+        out = cls([], [], [], [], [] if parts and all(r.sampler_logps is not None for r in parts) else None)
         for r in parts:
             out.group += [g + len(out.prompt_ids) for g in r.group]
             out.prompt_ids += r.prompt_ids
             out.responses += r.responses
             out.finished += r.finished
+            if out.sampler_logps is not None:
+                out.sampler_logps += r.sampler_logps
         return out
 
 

@@ -14,6 +14,7 @@ needs a GPU and has a live test.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -51,6 +52,8 @@ def engine_kwargs(model_path: str, cfg: VLLMConfig, *, seed: int) -> dict[str, A
         "enable_sleep_mode": cfg.sleep,
         "skip_tokenizer_init": True,  # token ids in, token ids out
         "enable_prefix_caching": True,  # the K samples of a group share their prompt's KV blocks
+        # log-probs of the raw logits, the quantity the trainer's forward computes (temperature aside)
+        "logprobs_mode": "raw_logprobs",
     }
     if cfg.max_model_len is not None:
         kwargs["max_model_len"] = cfg.max_model_len
@@ -69,6 +72,7 @@ def sampling_params(
         top_p=top_p,
         max_tokens=max_new_tokens,
         stop_token_ids=[eos_id],
+        logprobs=0,  # the sampled token's log-prob only: the trainer's importance weights need it
         detokenize=False,
         skip_special_tokens=False,
     )
@@ -85,6 +89,7 @@ def rollout_from_outputs(
         raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(prompt_ids)} prompts")
     responses: list[list[int]] = []
     finished: list[bool] = []
+    logps: list[list[float]] = []
     for out in outputs:
         completions = sorted(out.outputs, key=lambda c: c.index)
         if len(completions) == 1:
@@ -93,12 +98,26 @@ def rollout_from_outputs(
             raise RuntimeError(f"vLLM returned {len(completions)} samples for a prompt, expected {k}")
         for c in completions:
             ids = list(c.token_ids)
+            lp = _sampled_logprobs(c)
             stopped = c.finish_reason == "stop"
             if stopped and (not ids or ids[-1] != eos_id):
                 ids.append(eos_id)
+                lp.append(math.nan)
             responses.append(ids)
             finished.append(stopped)
-    return Rollout.of_groups(prompt_ids, responses, finished, k)
+            logps.append(lp)
+    return Rollout.of_groups(prompt_ids, responses, finished, k, sampler_logps=logps)
+
+
+def _sampled_logprobs(c: Any) -> list[float]:
+    """Log-prob vLLM gave each sampled token (NaN where it gave none)."""
+    if c.logprobs is None:
+        return [math.nan] * len(c.token_ids)
+    out = []
+    for tok, position in zip(c.token_ids, c.logprobs):
+        entry = position.get(tok) if position else None
+        out.append(entry.logprob if entry is not None else math.nan)
+    return out + [math.nan] * (len(c.token_ids) - len(out))
 
 
 def policy_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:

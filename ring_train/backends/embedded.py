@@ -25,7 +25,7 @@ from .. import checkpoint
 from ..config import RLConfig, aggregation, save_resolved
 from ..core.advantages import group_advantages, zero_variance_groups
 from ..core.c3po import plan_step
-from ..core.losses import aggregate, clipped_surrogate, kl_penalty, step_normalizer
+from ..core.losses import aggregate, clipped_surrogate, kl_penalty, step_normalizer, truncated_is_weights
 from ..core.schedule import MixtureSampler, Stage
 from ..data import read_problem_rows
 from ..device import autocast, resolve_device
@@ -294,10 +294,13 @@ class StageRunner:
                         ref_logp[i] = mb.logp[j]
         return ref_logp
 
-    def _loss_fn(self, stats, flat_adv, old_logp, ref_logp, first: bool, mode: str, normalizer: float):
-        """A micro-batch's share of the step loss (clipped surrogate + KL + entropy bonus), tallying the
-        first epoch's statistics into ``stats``."""
+    def _loss_fn(
+        self, stats, flat_adv, old_logp, ref_logp, sampler_logps, first: bool, mode: str, normalizer: float
+    ):
+        """A micro-batch's share of the step loss (clipped surrogate, importance-weighted when another
+        engine sampled, + KL + entropy bonus), tallying the first epoch's statistics into ``stats``."""
         loss_cfg = self.cfg.loss
+        weigh = sampler_logps is not None and loss_cfg.tis_cap is not None
 
         def consume(mb):
             a = flat_adv[mb.rows].unsqueeze(1)
@@ -313,6 +316,22 @@ class StageRunner:
                 eps_high=loss_cfg.eps_high,
                 dual_clip=loss_cfg.dual_clip,
             )
+            if weigh:
+                width = mb.logp.shape[1]
+                sampled = torch.tensor(
+                    [
+                        sampler_logps[i][:width] + [math.nan] * (width - len(sampler_logps[i][:width]))
+                        for i in mb.rows
+                    ],
+                    dtype=torch.float32,
+                    device=mb.logp.device,
+                )
+                weights = truncated_is_weights(old, sampled, loss_cfg.tis_cap)
+                per_token = per_token * weights
+                if first:
+                    stats["is_weight"] += float((weights * mb.mask).sum())
+                    stats["is_capped"] += float(((weights >= loss_cfg.tis_cap).float() * mb.mask).sum())
+                    stats["sampler_gap"] += float(((sampled - old).nan_to_num(0.0) * mb.mask).sum())
             if ref_logp:
                 kl = kl_penalty(mb.logp, torch.stack([ref_logp[i] for i in mb.rows]), loss_cfg.kl_estimator)
                 per_token = per_token + loss_cfg.kl_beta * kl
@@ -332,7 +351,7 @@ class StageRunner:
 
     def _optimize(self, ro: Rollout, flat_adv, keep: list[int], mode: str, normalizer: float, ref_logp):
         """``optim.ppo_epochs`` optimizer steps on the kept tokens; returns (first-epoch stats, grad norm)."""
-        names = ("clipped", "kl", "entropy", "tokens", "loss")
+        names = ("clipped", "kl", "entropy", "tokens", "loss", "is_weight", "is_capped", "sampler_gap")
         lane_stats = [dict.fromkeys(names, 0.0) for _ in range(len(self.lanes))]  # no lock across lanes
         old_logp: dict[int, torch.Tensor] = {}
         grad_norm = 0.0
@@ -346,7 +365,7 @@ class StageRunner:
                 keep,
                 with_entropy=True,
                 consume_for_lane=lambda lane, first=epoch == 0: self._loss_fn(
-                    lane_stats[lane], flat_adv, old_logp, ref_logp, first, mode, normalizer
+                    lane_stats[lane], flat_adv, old_logp, ref_logp, ro.sampler_logps, first, mode, normalizer
                 ),
             )
             grad_norm = float(
@@ -412,6 +431,7 @@ class StageRunner:
             "policy/grad_norm": grad_norm,
             "policy/loss": stats["loss"],
             "policy/lr": self.sched.get_last_lr()[0],
+            **self._sampler_metrics(ro, stats),
             **plan.stats(),
             "perf/step_s": t_end - t0,
             "perf/generate_s": t_gen - t0,
@@ -421,6 +441,18 @@ class StageRunner:
             "perf/generated_tokens_per_s": sum(lengths) / max(1e-9, t_gen - t0),
         }
         return out
+
+    def _sampler_metrics(self, ro: Rollout, stats: dict[str, float]) -> dict[str, float]:
+        """How far the engine that sampled is from the policy's forward (vLLM rollouts only)."""
+        if ro.sampler_logps is None or self.cfg.loss.tis_cap is None:
+            return {}
+        ntok = max(1.0, stats["tokens"])
+        return {
+            "rollout/is_weight_mean": stats["is_weight"] / ntok,
+            "rollout/is_capped_frac": stats["is_capped"] / ntok,
+            # mean log π_sampler - log π_policy over trained tokens: ≈ KL(sampler || policy) >= 0
+            "rollout/sampler_logp_gap": stats["sampler_gap"] / ntok,
+        }
 
     def evaluate(self) -> dict[str, float]:
         gen = torch.Generator().manual_seed(self.cfg.seed + 12345)  # same draws each time: lower-noise curve

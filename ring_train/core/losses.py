@@ -70,6 +70,15 @@ def clipped_surrogate(
     return loss, clipped
 
 
+def truncated_is_weights(old_logp: torch.Tensor, sampler_logp: torch.Tensor, cap: float) -> torch.Tensor:
+    """Per-token truncated importance weights ``min(π_old / π_sampler, cap)`` for rollouts drawn by
+    another engine (vLLM's kernels and dtype give slightly different probabilities than the trainer's
+    forward), so the policy gradient stays on-policy in expectation; the cap bounds the variance.
+    A NaN sampler log-prob (unknown) gets weight 1. No gradient flows through the weights."""
+    log_ratio = (old_logp.detach() - sampler_logp).nan_to_num(nan=0.0)
+    return log_ratio.exp().clamp(max=cap)
+
+
 def step_normalizer(mode: str, kept_lengths: Sequence[int], budget: int | None = None) -> float:
     """The denominator of one optimizer step's loss, computed over ALL its micro-batches.
 

@@ -211,12 +211,15 @@ def test_hf_sampler_on_gpu_live(model_dir):
 
 
 def _vllm_available() -> bool:
-    try:
-        import torch
-        import vllm.entrypoints.llm  # noqa: F401  (the engine, not only the API classes CI installs)
-    except ImportError:
+    import torch
+
+    if not torch.cuda.is_available():
         return False
-    return torch.cuda.is_available()
+    try:
+        import vllm.entrypoints.llm  # noqa: F401  (the engine, not only the API classes CI installs)
+    except Exception:  # an API-only install fails here in several ways
+        return False
+    return True
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.8])

@@ -8,6 +8,7 @@ from ring_train.core.losses import (
     step_normalizer,
     token_entropy,
     token_logprobs,
+    truncated_is_weights,
 )
 
 
@@ -77,3 +78,15 @@ def test_normalizers():
         step_normalizer("constant", [1], budget=None)
     with pytest.raises(ValueError):
         step_normalizer("sum", [1])
+
+
+def test_truncated_importance_weights():
+    """min(π_old / π_sampler, cap) per token; unknown sampler log-probs weigh 1; no gradient."""
+    old = torch.tensor([[-1.0, -1.0, -2.0, -0.5]], requires_grad=True)
+    sampler = torch.tensor([[-1.0, -1.5, -0.5, float("nan")]])
+    w = truncated_is_weights(old, sampler, cap=1.5)
+    expected = torch.tensor(
+        [[1.0, min(1.5, float(torch.exp(torch.tensor(0.5)))), float(torch.exp(torch.tensor(-1.5))), 1.0]]
+    )
+    assert torch.allclose(w, expected)
+    assert not w.requires_grad

@@ -246,3 +246,43 @@ def test_bf16_precision_trains_under_autocast_with_fp32_weights(setup):
     start = load_file(Path(model) / "model.safetensors")
     assert {t.dtype for t in final.values()} == {torch.float32}
     assert any(not torch.equal(final[k], start[k]) for k in start)
+
+
+def test_rollouts_from_another_engine_are_importance_weighted(setup):
+    """A rollout that carries the sampling engine's log-probs (as vLLM's do) has its surrogate
+    weighted per token by min(π_old / π_sampler, loss.tis_cap): a sampler far less likely than the
+    policy caps every weight, doubling the loss at cap 2; the step reports the weights and the gap."""
+    import math
+
+    from ring_train.backends.embedded import StageRunner
+    from ring_train.core.losses import step_normalizer
+    from ring_train.rewards import Rewarder
+
+    root, model = setup
+    raw = _raw(root, model, "run_tis", optim={"lr": 0.0}, loss={"kl_beta": 0.0, "entropy_coef": 0.0})
+    cfg = from_dict(raw)
+    rewarder = Rewarder(workers=1)
+    runner = StageRunner(cfg, cfg.stages[0], str(model), rewarder, 0)
+    try:
+        ro = runner._round(2).ro
+        keep = [len(r) for r in ro.responses]
+        adv = torch.ones(len(keep))  # the loss is then -(weighted tokens) / Φ
+        normalizer = step_normalizer("constant", keep, 30)
+
+        def step(sampler_logps):
+            ro.sampler_logps = sampler_logps
+            stats, _ = runner._optimize(ro, adv, keep, "constant", normalizer, {})
+            return stats, runner._sampler_metrics(ro, stats)
+
+        plain, plain_metrics = step(None)
+        capped, capped_metrics = step([[-100.0] * len(r) for r in ro.responses])
+        unknown, _ = step([[math.nan] * len(r) for r in ro.responses])
+    finally:
+        runner.close()
+        rewarder.close()
+    assert plain_metrics == {}
+    assert capped["loss"] == pytest.approx(2 * plain["loss"], rel=1e-5) and plain["loss"] != 0
+    assert capped_metrics["rollout/is_weight_mean"] == pytest.approx(2.0)
+    assert capped_metrics["rollout/is_capped_frac"] == pytest.approx(1.0)
+    assert capped_metrics["rollout/sampler_logp_gap"] < -90  # log π_sampler far below log π_policy
+    assert unknown["loss"] == pytest.approx(plain["loss"], rel=1e-6)

@@ -24,14 +24,22 @@ from ring_train.vllm_rollouts import (
 
 vllm = pytest.importorskip("vllm", reason="the dev install (make install-dev) puts vllm's wheel here")
 from vllm.engine.arg_utils import EngineArgs  # noqa: E402
+from vllm.logprobs import FlatLogprobs, Logprob  # noqa: E402
 from vllm.outputs import CompletionOutput, RequestOutput  # noqa: E402
 
 EOS = 2
 
 
-def _completion(index: int, ids: list[int], reason: str | None) -> CompletionOutput:
+def _completion(index: int, ids: list[int], reason: str | None, logps=None, flat=False) -> CompletionOutput:
+    """A completion as vLLM builds it; ``logps``: the sampled tokens' log-probs (``logprobs=0``), as
+    a list of {token: Logprob} or, ``flat``, vLLM's FlatLogprobs."""
+    logprobs = None
+    if logps is not None:
+        logprobs = FlatLogprobs() if flat else []
+        for tok, lp in zip(ids, logps):
+            logprobs.append({tok: Logprob(logprob=lp, rank=1)})
     return CompletionOutput(
-        index=index, text="", token_ids=ids, cumulative_logprob=None, logprobs=None, finish_reason=reason
+        index=index, text="", token_ids=ids, cumulative_logprob=None, logprobs=logprobs, finish_reason=reason
     )
 
 
@@ -66,20 +74,35 @@ def test_sampling_params_are_valid_for_vllm(temperature):
     assert (params.n, params.top_p) == expected
     assert (params.max_tokens, params.temperature) == (32, temperature)
     assert params.stop_token_ids == [EOS] and not params.detokenize  # token ids in and out
+    assert params.logprobs == 0  # the sampled token's log-prob, for the importance weights
 
 
-def test_outputs_become_a_group_major_rollout_with_eos_kept():
+def test_outputs_become_a_group_major_rollout_with_eos_and_sampler_logprobs():
     prompts = [[5, 6], [7]]
     outputs = [
         # vLLM may return a request's samples in any order: ``index`` says which is which
-        _request(prompts[0], [_completion(1, [9, 10], "length"), _completion(0, [8, EOS], "stop")]),
-        # a stop without the stop token in the ids (vLLM leaves it out in some paths): put back
-        _request(prompts[1], [_completion(0, [11], "stop"), _completion(1, [], "stop")]),
+        _request(
+            prompts[0],
+            [
+                _completion(1, [9, 10], "length", [-0.5, -0.25], flat=True),
+                _completion(0, [8, EOS], "stop", [-1.0, -2.0]),
+            ],
+        ),
+        # a stop without the stop token in the ids (vLLM leaves it out in some paths): put back, with
+        # an unknown (NaN) log-prob; a completion without log-probs gets NaN throughout
+        _request(prompts[1], [_completion(0, [11], "stop", [-3.0]), _completion(1, [4], "length")]),
     ]
     ro = rollout_from_outputs(prompts, outputs, 2, EOS)
-    assert ro == Rollout(
-        prompts, [[8, EOS], [9, 10], [11, EOS], [EOS]], [0, 0, 1, 1], [True, False, True, True]
-    )
+    assert (ro.prompt_ids, ro.group) == (prompts, [0, 0, 1, 1])
+    assert ro.responses == [[8, EOS], [9, 10], [11, EOS], [4]]
+    assert ro.finished == [True, False, True, False]
+    nan = float("nan")
+    expected = [[-1.0, -2.0], [-0.5, -0.25], [-3.0, nan], [nan]]
+    assert [[round(x, 6) if x == x else "nan" for x in r] for r in ro.sampler_logps] == [
+        [x if x == x else "nan" for x in r] for r in expected
+    ]
+    both = Rollout.concat([ro, ro])
+    assert len(both.sampler_logps) == 8 and both.group[4:] == [2, 2, 3, 3]
 
 
 def test_one_greedy_completion_stands_for_the_whole_group():
@@ -125,11 +148,13 @@ def test_vllm_engine_without_a_gpu_is_a_one_line_error(tmp_path):
 
 # ---- live: a CUDA GPU with vllm's full install -----------------------------------------------------
 def _gpu_vllm() -> bool:
+    if not torch.cuda.is_available():
+        return False
     try:
         import vllm.entrypoints.llm  # noqa: F401  (its GPU-side imports, not only the API classes)
-    except ImportError:
+    except Exception:  # an API-only install fails here in several ways
         return False
-    return torch.cuda.is_available()
+    return True
 
 
 needs_gpu_vllm = pytest.mark.skipif(

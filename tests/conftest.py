@@ -1,0 +1,15 @@
+"""Session-wide test setup.
+
+vLLM's API classes (``SamplingParams``, ``EngineArgs``, ``RequestOutput`` ...) are what the vLLM code
+paths are checked against on CPU. The dev install puts vLLM's wheel, without its GPU stack, in a folder
+of its own (``.venv/vllm-api``) rather than in site-packages: libraries that switch on when vllm is
+importable (TRL's GRPO trainer, in ``benchmarks/train.py``) then keep behaving as on any CPU machine,
+and only the test session sees it, appended last to ``sys.path`` so it shadows nothing.
+"""
+
+import sys
+from pathlib import Path
+
+VLLM_API = Path(sys.prefix) / "vllm-api"
+if VLLM_API.is_dir() and str(VLLM_API) not in sys.path:
+    sys.path.append(str(VLLM_API))
