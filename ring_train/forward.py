@@ -15,7 +15,7 @@ import torch
 from transformers import DynamicCache
 
 from .core.losses import token_entropy, token_logprobs
-from .rollout import left_pad, model_device, positions
+from .rollout import left_pad, model_device, positions, right_padded
 
 
 @dataclass
@@ -76,14 +76,8 @@ def run_responses(
     for rows in micro_batches(keep, max_tokens_per_micro):
         g = torch.tensor([group[i] for i in rows], device=dev)
         width = keep[rows[0]]
-        tgt = torch.tensor(
-            [responses[i][: keep[i]] + [pad_id] * (width - keep[i]) for i in rows],
-            dtype=torch.long,
-            device=dev,
-        )
-        tmask = torch.tensor(
-            [[1.0] * keep[i] + [0.0] * (width - keep[i]) for i in rows], dtype=torch.float32, device=dev
-        )
+        tgt = right_padded([responses[i][: keep[i]] for i in rows], width, pad_id, torch.long, dev)
+        tmask = right_padded([[1.0] * keep[i] for i in rows], width, 0.0, torch.float32, dev)
         first = last_leaf[g].unsqueeze(1)  # predicts response token 0
         if width > 1:
             cache = DynamicCache(ddp_cache_data=[(k[g], v[g]) for k, v in leaves])

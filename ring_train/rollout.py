@@ -60,6 +60,13 @@ def left_pad(seqs: list[list[int]], pad_id: int, device=None) -> tuple[torch.Ten
     )
 
 
+def right_padded(rows: list[list], width: int, fill, dtype, device) -> torch.Tensor:
+    """``rows`` cut or padded with ``fill`` on the right to ``width``, as one ``[len(rows), width]`` tensor."""
+    return torch.tensor(
+        [r[:width] + [fill] * (width - len(r[:width])) for r in rows], dtype=dtype, device=device
+    )
+
+
 def model_device(model) -> torch.device:
     return next(model.parameters()).device
 

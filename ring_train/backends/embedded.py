@@ -34,7 +34,7 @@ from ..lanes import Lanes, resolve_lanes, run_responses_in_lanes, sample_in_lane
 from ..metrics import MetricsLog, plot_curves, read_metrics
 from ..models.load import load_policy
 from ..rewards import Rewarder
-from ..rollout import Rollout
+from ..rollout import Rollout, right_padded
 from ..text import decode_response, encode_prompt
 from ..vllm_rollouts import VLLMRollouts
 
@@ -317,14 +317,12 @@ class StageRunner:
                 dual_clip=loss_cfg.dual_clip,
             )
             if weigh:
-                width = mb.logp.shape[1]
-                sampled = torch.tensor(
-                    [
-                        sampler_logps[i][:width] + [math.nan] * (width - len(sampler_logps[i][:width]))
-                        for i in mb.rows
-                    ],
-                    dtype=torch.float32,
-                    device=mb.logp.device,
+                sampled = right_padded(
+                    [sampler_logps[i] for i in mb.rows],
+                    mb.logp.shape[1],
+                    math.nan,
+                    torch.float32,
+                    mb.logp.device,
                 )
                 weights = truncated_is_weights(old, sampled, loss_cfg.tis_cap)
                 per_token = per_token * weights
