@@ -26,6 +26,7 @@ class VLLMConfig:
 
     gpu_memory_utilization: float = 0.3  # the engine's share of the GPU; the policy trains in the rest
     dtype: str = "auto"  # the rollout copy's dtype (auto: the checkpoint's); the policy stays fp32
+    # the engine runs on the process's current CUDA device (device: cuda / cuda:0 or CUDA_VISIBLE_DEVICES)
     enforce_eager: bool = False  # skip CUDA-graph capture (faster start, slower decode)
     max_model_len: int | None = None  # prompt + response tokens per sequence (default: the model's)
     # free the engine's GPU memory (weights and KV cache) while the policy trains; the weights come
@@ -161,6 +162,7 @@ CHOICES = {
     "backend": ("embedded", "openrlhf"),
     "precision": ("fp32", "bf16"),
     "rollout.engine": ("hf", "vllm"),
+    "rollout.vllm.dtype": ("auto", "bfloat16", "float16", "float32"),
     "c3po.scope": ("global", "rank"),
     "c3po.order": ("batch", "shuffle"),
     "loss.kl_estimator": ("k1", "k2", "k3"),

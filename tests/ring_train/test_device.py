@@ -84,6 +84,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error():
         ({"rollout": {"engine": "sglang"}}, "key 'rollout.engine': must be one of hf, vllm"),
         ({"rollout": {"vllm": {"gpu_memory_utilization": 1.5}}}, "gpu_memory_utilization': must be in"),
         ({"rollout": {"vllm": {"sleep_mode": True}}}, "unknown key 'rollout.vllm.sleep_mode'"),
+        ({"rollout": {"vllm": {"dtype": "fp8"}}}, "key 'rollout.vllm.dtype': must be one of auto, bfloat16"),
     ],
 )
 def test_bad_device_settings_are_one_line_errors(extra, message):
@@ -167,3 +168,29 @@ def test_rollout_and_gradients_match_between_cpu_and_gpu_live(policy):
     gpu = _rollout_and_grads(gpu_model, tok, prompts)
     assert gpu[0].responses == cpu[0].responses
     assert all(torch.allclose(a.cpu(), b, atol=1e-4, rtol=1e-3) for a, b in zip(gpu[2], cpu[2]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_ring_train_rl_with_vllm_rollouts_on_a_cpu_machine_exits_2_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    (tmp_path / "d.jsonl").write_text('{"id": "1", "domain": "math", "prompt": "1+1?", "reference": "2"}\n')
+    config = {
+        "model": str(tmp_path / "m"),
+        "run_dir": str(tmp_path / "run"),
+        "stages": [{"name": "reasoning", "datasets": {str(tmp_path / "d.jsonl"): 1}, "steps": 1}],
+        "c3po": {"budget": 10},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    argv = ["rl", "--config", str(tmp_path / "c.yaml"), "--set", "rollout.engine=vllm"]
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.ring_train", *argv], cwd=root, capture_output=True, text=True
+    )
+    assert out.returncode == 2, out.stderr
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "vllm" in lines[0].lower(), out.stderr
