@@ -286,3 +286,76 @@ def test_rollouts_from_another_engine_are_importance_weighted(setup):
     assert capped_metrics["rollout/is_capped_frac"] == pytest.approx(1.0)
     assert capped_metrics["rollout/sampler_logp_gap"] < -90  # log π_sampler far below log π_policy
     assert unknown["loss"] == pytest.approx(plain["loss"], rel=1e-6)
+
+
+class _CopyEngine:
+    """A second inference copy of the policy with the vLLM engine's interface (push_weights, sample,
+    sleep): real weights, real sampling, and the sampled tokens' log-probs from its own forward. It
+    checks what the runner owes any such engine: current weights before every rollout."""
+
+    def __init__(self, start: str, sleeps: bool):
+        from ring_train.models.load import load_policy
+
+        self.model, _ = load_policy(start)
+        self.model.eval()
+        self.asleep = False
+        self.pushes = 0
+        self.stale_samples = 0
+        self.policy = None
+        self.sleeps = sleeps
+
+    def push_weights(self, model) -> None:
+        self.model.load_state_dict(model.state_dict())
+        self.policy, self.asleep = model, False
+        self.pushes += 1
+
+    def sample(self, prompt_ids, k, *, generator=None, **kw):
+        from ring_train.forward import run_responses
+        from ring_train.rollout import sample
+
+        current = all(torch.equal(a, b) for a, b in zip(self.model.parameters(), self.policy.parameters()))
+        self.stale_samples += not current
+        ro = sample(self.model, prompt_ids, k, generator=torch.Generator().manual_seed(self.pushes), **kw)
+        keep = [len(r) for r in ro.responses]
+        logps = [[] for _ in keep]
+        with torch.no_grad():
+            for mb in run_responses(
+                self.model, ro.prompt_ids, ro.responses, ro.group, keep, pad_id=kw["pad_id"]
+            ):
+                for j, i in enumerate(mb.rows):
+                    logps[i] = mb.logp[j, : keep[i]].tolist()
+        ro.sampler_logps = logps
+        return ro
+
+    def sleep(self) -> None:
+        self.asleep = self.sleeps  # like rollout.vllm.sleep
+
+
+@pytest.mark.parametrize("sleeps", [False, True])
+def test_a_separate_rollout_engine_gets_the_weights_before_every_rollout(setup, sleeps):
+    """With a rollout engine (as with vLLM) the runner pushes the policy's weights after every optimizer
+    step and before eval, and wakes a sleeping engine; the engine's own log-probs reach the loss, where
+    an engine computing what the policy computes gives importance weights of 1."""
+    from ring_train.backends.embedded import StageRunner
+    from ring_train.rewards import Rewarder
+
+    root, model = setup
+    cfg = from_dict(_raw(root, model, "run_engine", lanes=1))
+    engine = _CopyEngine(str(model), sleeps)
+    rewarder = Rewarder(workers=1)
+    runner = StageRunner(cfg, cfg.stages[0], str(model), rewarder, 0, engine)
+    try:
+        steps = [runner.train_step() for _ in range(3)]
+        runner.evaluate()
+        runner.evaluate()  # no optimizer step in between: a push only to wake a sleeping engine
+    finally:
+        runner.close()
+        rewarder.close()
+    assert engine.stale_samples == 0
+    # the start, then one per optimizer step (the third at the first eval); a sleeping engine is also
+    # woken, with the weights, for the second eval
+    assert engine.pushes == (5 if sleeps else 4)
+    assert engine.asleep == sleeps  # put back to sleep after the eval's rollouts
+    for s in steps:
+        assert s["rollout/is_weight_mean"] == pytest.approx(1.0, abs=1e-4)
+        assert s["rollout/is_capped_frac"] == 0 and abs(s["rollout/sampler_logp_gap"]) < 1e-4
