@@ -127,13 +127,19 @@ def policy_weights(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]
         yield name, tensor.detach()
 
 
+def check_available() -> Any:
+    """vllm, importable and with a CUDA GPU to run on; otherwise a one-line error."""
+    vllm = import_vllm()
+    if not torch.cuda.is_available():
+        raise UserError("rollout.engine vllm needs a CUDA GPU; torch sees none (use rollout.engine: hf)")
+    return vllm
+
+
 class VLLMRollouts:
     """A vLLM engine that samples for the policy and follows its weights."""
 
     def __init__(self, model_path: str, cfg: VLLMConfig, *, seed: int):
-        self.vllm = import_vllm()
-        if not torch.cuda.is_available():
-            raise UserError("rollout.engine vllm needs a CUDA GPU; torch sees none (use rollout.engine: hf)")
+        self.vllm = check_available()
         self.cfg = cfg
         self.llm = self.vllm.LLM(**engine_kwargs(model_path, cfg, seed=seed))
         self.asleep = False

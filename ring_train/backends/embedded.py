@@ -36,7 +36,7 @@ from ..models.load import load_policy
 from ..rewards import Rewarder
 from ..rollout import Rollout, right_padded
 from ..text import decode_response, encode_prompt
-from ..vllm_rollouts import VLLMRollouts
+from ..vllm_rollouts import VLLMRollouts, check_available
 
 log = logging.getLogger(__name__)
 
@@ -471,7 +471,17 @@ class StageRunner:
         return {f"eval/{k}": v for k, v in res.items()}
 
 
+def _preflight(cfg: RLConfig, stages: list[Stage]) -> None:
+    """Device and rollout-engine errors before the run dir is touched."""
+    for stage in stages:
+        scfg = cfg.for_stage(stage)
+        resolve_device(scfg.device)
+        if scfg.rollout.engine == "vllm":
+            check_available()
+
+
 def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[str, Any]:
+    _preflight(cfg, stages)
     run_dir = Path(cfg.run_dir)
     torch.manual_seed(cfg.seed)
     names = [s.name for s in stages]

@@ -194,3 +194,4 @@ def test_ring_train_rl_with_vllm_rollouts_on_a_cpu_machine_exits_2_in_one_line(t
     assert out.returncode == 2, out.stderr
     lines = [x for x in out.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "vllm" in lines[0].lower(), out.stderr
+    assert not (tmp_path / "run").exists()  # refused before the run dir is written
