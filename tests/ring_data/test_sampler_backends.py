@@ -210,18 +210,6 @@ def test_hf_sampler_on_gpu_live(model_dir):
     assert all(x.count(f"\\boxed{{{2 * i + 1}}}") >= 6 for i, x in enumerate(out)), out
 
 
-def _vllm_available() -> bool:
-    import torch
-
-    if not torch.cuda.is_available():
-        return False
-    try:
-        import vllm.entrypoints.llm  # noqa: F401  (the engine, not only the API classes CI installs)
-    except Exception:  # an API-only install fails here in several ways
-        return False
-    return True
-
-
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
 def test_vllm_sampling_params_are_valid_for_vllm(temperature):
     vllm = pytest.importorskip("vllm", reason="the dev install puts vllm's wheel (API classes) here")
@@ -240,7 +228,7 @@ def test_vllm_sampler_without_vllm_is_one_line_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.live
-@pytest.mark.skipif(not _vllm_available(), reason="needs vllm and a CUDA GPU")
+@pytest.mark.usefixtures("vllm_on_gpu")
 def test_vllm_sampler_live(model_dir):
     sampler = make_sampler(f"vllm:{model_dir}", SamplingSettings(max_tokens=12), gpu_memory_utilization=0.3)
     out = sampler.sample(prompts(EASY + COIN), 8)

@@ -147,23 +147,8 @@ def test_vllm_engine_without_a_gpu_is_a_one_line_error(tmp_path):
 
 
 # ---- live: a CUDA GPU with vllm's full install -----------------------------------------------------
-def _gpu_vllm() -> bool:
-    if not torch.cuda.is_available():
-        return False
-    try:
-        import vllm.entrypoints.llm  # noqa: F401  (its GPU-side imports, not only the API classes)
-    except Exception:  # an API-only install fails here in several ways
-        return False
-    return True
-
-
-needs_gpu_vllm = pytest.mark.skipif(
-    not _gpu_vllm(), reason="needs a CUDA GPU with vllm installed (pip install '.[train,vllm]')"
-)
-
-
 @pytest.fixture(scope="module")
-def trained_policy(tmp_path_factory):
+def trained_policy(tmp_path_factory, vllm_on_gpu):
     """A tiny Qwen2 SFT'd on 2-digit addition on the GPU (greedy answers are confident)."""
     from ring_train.recipes.arithmetic import write_splits
     from ring_train.sft import SFTConfig, run_sft
@@ -175,7 +160,7 @@ def trained_policy(tmp_path_factory):
 
 
 @pytest.mark.live
-@needs_gpu_vllm
+@pytest.mark.usefixtures("vllm_on_gpu")
 def test_engine_follows_the_policy_weights_live(trained_policy):
     """Greedy vLLM samples equal the policy's own greedy samples, before and after the policy's
     weights change and across a sleep: what the trainer pushes is what the engine samples from."""
@@ -213,7 +198,7 @@ def test_engine_follows_the_policy_weights_live(trained_policy):
 
 
 @pytest.mark.live
-@needs_gpu_vllm
+@pytest.mark.usefixtures("vllm_on_gpu")
 def test_rl_with_vllm_rollouts_on_gpu_live(trained_policy):
     """The embedded backend on one GPU: bf16 autocast training, vLLM rollouts that sleep while the
     policy trains, eval through the engine; every step keeps the budget and its gradient is finite."""
