@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import sandbox
+import verifiers
 from verifiers import get_reference_check, get_verifier
 from verifiers.code_compare import compare_output, values_equal
 from verifiers.code_humaneval import BROKEN_BODY, humaneval_problems, reference_for, response_for
@@ -47,6 +48,8 @@ def test_output_comparison_is_whole_and_whitespace_tolerant():
     assert not compare_output("1\n2\n3\n4\n", "1\n2\n3\n")[0]
     assert not compare_output("12", "1 2")[0]
     assert not compare_output("", "0")[0]
+    assert compare_output("\n\n1 2\n", "1 2")[0]  # leading blank lines too
+    assert not compare_output("\n1\n2\n", "1\n2\n3")[0]  # still never a prefix
 
 
 def test_float_tolerance_only_for_float_tokens():
@@ -54,10 +57,14 @@ def test_float_tolerance_only_for_float_tokens():
     assert not compare_output("0.3334", "0.3333")[0]
     assert compare_output("0.3334", "0.3333", float_tol=1e-3)[0]
     assert compare_output("1.0e6", "1000000.0")[0]
-    assert not compare_output("3.0", "3")[0]  # integers compare exactly
+    assert compare_output("3.0 1e+18 -0", "3 1000000000000000000 0")[0]  # integers by exact value
+    assert not compare_output("3.0000000001", "3")[0]  # ... with no tolerance
+    assert not compare_output("2000000001.0", "2000000000.0")[0]  # tolerance 2 here, still wrong
     assert not compare_output("nan", "0.5")[0]
     assert values_equal([1, 2.0000000001, {"a": [True]}], [1, 2.0, {"a": [True]}])
-    assert not values_equal([1, 2], [1, 2, 3]) and not values_equal(True, 1) and not values_equal("1", 1)
+    assert not values_equal([1, 2], [1, 2, 3]) and not values_equal("1", 1)
+    assert values_equal(True, 1) and values_equal(5.0, 5)  # Python's == (bool is an int)
+    assert not values_equal(5.0000000001, 5) and not values_equal(2000000001.0, 2e9)
 
 
 # ---- stdin/stdout in three languages ----------------------------------------------------------
@@ -96,6 +103,31 @@ def test_correct_and_incorrect_solutions(lang):
     ]  # stopped at the first failure
     full = check(fenced(bad, lang), ref, run_all=True, partial=True)
     assert full.details["passed"] == 1 and full.score == pytest.approx(1 / 3)  # 0*0 == 0+0
+
+
+def test_integer_answers_printed_as_floats_and_leading_blank_lines_pass_end_to_end():
+    ref = {
+        "language": "python",
+        "tests": [{"input": "10 2\n", "output": "5\n"}, {"input": "9 3", "output": "3"}],
+    }
+    div = "a, b = map(int, input().split())\nprint(a / b)"  # prints 5.0: LiveCodeBench accepts it
+    assert verifiers.verify(fenced(div), ref, "code").correct
+    off = "a, b = map(int, input().split())\nprint(a / b + 1e-6)"
+    assert verifiers.verify(fenced(off), ref, "code").status == "wrong"  # an integer gets no tolerance
+    blank = "a, b = map(int, input().split())\nprint()\nprint()\nprint(a // b)"
+    assert verifiers.verify(fenced(blank), ref, "code").correct
+    extra = "a, b = map(int, input().split())\nprint(a // b)\nprint(0)"
+    assert verifiers.verify(fenced(extra), ref, "code").status == "wrong"
+
+
+def test_bool_results_equal_integers_end_to_end():
+    ref = {
+        "language": "python",
+        "fn_name": "odd",
+        "tests": [{"input": "3", "output": "1"}, {"input": "4", "output": "0"}],
+    }
+    assert verifiers.verify(fenced("def odd(n):\n    return n % 2 == 1"), ref, "code").correct
+    assert verifiers.verify(fenced("def odd(n):\n    return n % 2 == 0"), ref, "code").status == "wrong"
 
 
 @needs_cpp
