@@ -9,13 +9,25 @@ the reasoning block (an unclosed ``<think>`` is ``no_answer``).
 ``loose=True`` also accepts the response with its first and/or last line removed and ``*`` stripped
 (IFEval's "loose" metric). Each check is a small pure function of (text, kwargs); ``CHECKS`` maps the
 instruction id to it, so one more family is one more entry.
+
+Every check follows the official IFEval checker (google-research's ``instruction_following_eval``, the
+code lm-eval ships), so scores compare with published ones: words are ``\\w+`` runs ("you're" is two),
+sentences are split like nltk's Punkt (a numbered list item is not a sentence of its own), capitalised
+words are counted on nltk-style word tokens, and the first word of a paragraph keeps its ``:`` or
+``**``. ``convention="natural"`` restores Ring's earlier, more forgiving counts for those four
+(``NATURAL_CHECKS``). Deliberate differences that remain: keywords, forbidden words, postscript markers
+and section splitters are matched literally (the official code reads them as regular expressions; the
+same for every released IFEval kwarg); language detection is seeded (deterministic); a
+``letter_frequency`` letter outside a-z is counted as given (the official code picks a random letter);
+the answer is stripped of surrounding whitespace before checking.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -28,26 +40,235 @@ MAX_RESPONSE_CHARS = 200_000  # IFEval answers are short; beyond this the checks
 
 RELATIONS = ("less than", "at least")
 CONSTRAINED_RESPONSES = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
+CONVENTIONS = ("official", "natural")
 
 
 def _relation_ok(count: int, relation: str, value: int) -> bool:
     return count < value if relation == "less than" else count >= value
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"\b\w+(?:['’]\w+)*\b", text)
+def count_words(text: str) -> int:
+    """Words as the official checker counts them: runs of ``\\w`` ("you're" is two words)."""
+    return len(re.findall(r"\w+", text))
 
 
-_ABBREV = r"(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|vs|etc|e\.g|i\.e|U\.S|No|Inc|Ltd|Co)"
+# ---- sentences: the official checker counts them with nltk's Punkt (English model) -----------------
+# A plain-Python re-implementation of Punkt's decision rules. Its word lists stand in for the trained
+# model: known abbreviations, words that start sentences, and (approximately) which capitalised words
+# are ordinary words rather than names. What matters most for IFEval answers: ``1.`` before a
+# lower-case word does not end a sentence, ``e.g.``/``etc.``/``i.e.`` do (Punkt does not know them).
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_PUNKT_ABBREVIATIONS = _word_set(
+    # titles, firms, months and days, US states, units and the like
+    "adm bros calif cie co col colo conn corp dr gen jr lt maj messrs mr mrs ms prof rep reps sen sr "
+    "st inc ltd jan feb aug sep sept oct nov dec tues wed fri ala ariz fla ga ill kan ky mich minn nev "
+    "okla ore pa tenn va vt wash wis ave chg cos ct ft mg ok sw vs yr a.m p.m a.d ph.d m.b.a u.s u.s.a "
+    "u.k u.n u.s.s.r d.c l.a n.y n.j n.c n.d n.h n.m n.v w.va "
+    # initials of people the model saw often ("J.K. Rowling"); other letter pairs end a sentence
+    "a.a a.c a.g a.h a.s a.t b.f b.v c.v d.h d.w e.f e.h e.l e.m f.g f.j g.d g.f g.k h.c h.f h.m j.b "
+    "j.c j.j j.k j.p j.r l.f l.p m.j r.a r.h r.i r.j r.k r.t s.a s.c s.g s.s t.j w.c w.r w.w "
+    # single letters taken as abbreviations; the others are initials
+    "c d e f g h k l m n p r s t v w"
+)
+_PUNKT_SENT_STARTERS = _word_set(
+    "according although among both but despite even he however i if in indeed instead it many "
+    "meanwhile moreover most nevertheless nonetheless nor separately similarly since so some the "
+    "there these they this though thus under when while yet"
+)
+# "<number>. <word>": pairs the model learned are not sentence ends (list items in its news corpus)
+_PUNKT_NUMBER_COLLOCATIONS = _word_set(
+    "abreast business commodities corrections credit dividend financing insider international "
+    "leisure letters notable review who"
+)
+# capitalised, these still read as ordinary words (a sentence start), never as a name
+_PUNKT_PLAIN_WORDS = _word_set(
+    "so yet thus therefore moreover instead finally furthermore overall hence otherwise besides "
+    "likewise similarly please note still always here which such sometimes yes your her him them us"
+)
+_NON_WORD = r"""[)";}\]*:@'({\[?!]"""
+_MULTI_PUNCT = r"(?:-{2,}|\.{2,}|(?:\.\s){2,}\.)"
+_WORD_END = rf"(?=\s|$|{_NON_WORD}|{_MULTI_PUNCT}|,(?=$|\s|{_NON_WORD}|{_MULTI_PUNCT}))"
+_PUNKT_TOKEN = re.compile(rf"""{_MULTI_PUNCT}|(?=[^("`{{\[:;&#*@)}}\]\-,])\S+?{_WORD_END}|\S""")
+_END_CANDIDATE = re.compile(rf"[.?!](?=(?P<after>{_NON_WORD}|\s+(?P<next>\S+)))")
+_CLOSING_PUNCT = re.compile(r"""["')\]}]+?(?:\s+|(?=--)|$)""", re.MULTILINE)
+_NUMBER = re.compile(r"-?[.,]?\d[\d,.-]*\.?")
+_INITIAL = re.compile(r"[^\W\d]\.")
+
+
+class _Token:
+    """A word of a candidate context with Punkt's annotations."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.type = "##number##" if _NUMBER.fullmatch(text.lower()) else text.lower()
+        self.sentbreak = self.abbr = self.ellipsis = False
+
+    def type_no_period(self) -> str:
+        return self.type[:-1] if len(self.type) > 1 and self.type.endswith(".") else self.type
+
+
+def _first_pass(tok: _Token) -> None:
+    """Decisions from the token alone: ``.?!`` end sentences, ``word.`` too unless an abbreviation."""
+    t = tok.text
+    if t in (".", "?", "!"):
+        tok.sentbreak = True
+    elif re.fullmatch(r"\.\.+", t):
+        tok.ellipsis = True
+    elif t.endswith(".") and not t.endswith(".."):
+        base = t[:-1].lower()
+        tok.abbr = base in _PUNKT_ABBREVIATIONS or base.split("-")[-1] in _PUNKT_ABBREVIATIONS
+        tok.sentbreak = not tok.abbr
+
+
+def _starts_sentence(tok: _Token, typ: str) -> bool | None:
+    """Punkt's orthographic heuristic: True/False when the next word's case settles it, else None."""
+    if tok.text in (";", ":", ",", ".", "!", "?") or tok.text[0].islower():
+        return False
+    if tok.text[0].isupper() and typ in _PUNKT_PLAIN_WORDS:
+        return True
+    return None
+
+
+def _seen_in_lowercase(typ: str) -> bool:
+    """Is this capitalised word also used in lower case (so "B. The" ends a sentence, "J. Smith" does
+    not)? Punkt looks the word up in its training vocabulary; without it, every word but the pronoun
+    ``I`` and abbreviations counts as ordinary: IFEval answers hold more outlines ("A. Overview")
+    than initials of names."""
+    return typ != "i" and not typ.endswith(".")
+
+
+def _second_pass(tok: _Token, nxt: _Token) -> None:
+    """Revisit ``tok.`` knowing the next word: abbreviations, initials and numbers."""
+    if not tok.text.endswith("."):
+        return
+    typ = tok.type_no_period()
+    nxt_typ = nxt.type_no_period() if nxt.sentbreak else nxt.type
+    initial = bool(_INITIAL.fullmatch(tok.text))
+    if typ == "##number##" and nxt_typ in _PUNKT_NUMBER_COLLOCATIONS:
+        tok.sentbreak, tok.abbr = False, True
+        return
+    starter = nxt.text[0].isupper() and nxt_typ in _PUNKT_SENT_STARTERS
+    if (tok.abbr or tok.ellipsis) and not initial and (_starts_sentence(nxt, nxt_typ) or starter):
+        tok.sentbreak = True
+        return
+    if initial or typ == "##number##":
+        starts = _starts_sentence(nxt, nxt_typ)
+        if starts is False or (
+            starts is None and initial and nxt.text[0].isupper() and not _seen_in_lowercase(nxt_typ)
+        ):
+            tok.sentbreak, tok.abbr = False, True
+
+
+def _context_breaks(context: str) -> bool:
+    """Does a sentence end inside ``context`` (the word before a candidate, it, and the next word)?"""
+    toks = [_Token(t) for line in context.split("\n") for t in _PUNKT_TOKEN.findall(line)]
+    for tok in toks:
+        _first_pass(tok)
+    for tok, nxt in zip(toks, toks[1:]):
+        _second_pass(tok, nxt)
+    return any(tok.sentbreak for tok in toks[:-1])
+
+
+def _end_candidates(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """(match, context) for each ``.?!`` followed by punctuation or a word; a run such as ``!!!``
+    counts once, at its last mark."""
+    prev_word, prev = (0, 0), None
+    for m in _END_CANDIDATE.finditer(text):
+        before = text[prev_word[1] : m.start()]
+        space = max(before.rfind(c) for c in string.whitespace)  # like nltk, a space at 0 counts as none
+        word = (prev_word[1] + space + 1 if space > 0 else prev_word[0], m.start())
+        if prev is not None and prev_word[1] <= word[0]:
+            yield prev, text[prev_word[0] : prev_word[1]] + prev.group() + prev.group("after")
+        prev, prev_word = m, word
+    if prev is not None:
+        yield prev, text[prev_word[0] : prev_word[1]] + prev.group() + prev.group("after")
+
+
+def _realign(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Closing quotes and brackets after a sentence end belong to that sentence."""
+    out: list[tuple[int, int]] = []
+    shift = 0
+    for (start, end), nxt in zip(spans, [*spans[1:], None]):
+        start += shift
+        m = _CLOSING_PUNCT.match(text[nxt[0] : nxt[1]]) if nxt else None
+        if m:
+            out.append((start, nxt[0] + len(m.group(0).rstrip())))
+            shift = m.end()
+        else:
+            shift = 0
+            if text[start:end]:
+                out.append((start, end))
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences as the official checker's Punkt tokenizer finds them."""
+    spans, last = [], 0
+    for m, context in _end_candidates(text):
+        if _context_breaks(context):
+            spans.append((last, m.end()))
+            last = m.start("next") if m.group("next") else m.end()
+    spans.append((last, len(text.rstrip())))
+    return [text[s:e] for s, e in _realign(text, spans)]
 
 
 def count_sentences(text: str) -> int:
-    """Sentences: runs ending in ``.``/``!``/``?`` followed by a capital; common abbreviations and
-    decimals (``3.14``) do not end a sentence."""
-    protected = re.sub(rf"\b{_ABBREV}\.", lambda m: m.group(0).replace(".", "<dot>"), text)
-    protected = re.sub(r"(?<=\d)\.(?=\d)", "<dot>", protected)
-    parts = [p for p in re.split(r"(?<=[.!?])[\"')\]]*\s+", protected.strip()) if p.strip()]
-    return len(parts)
+    """Sentences as the official checker counts them (nltk's Punkt, English)."""
+    return len(split_sentences(text))
+
+
+# ---- capitalised words: the official checker counts upper-case tokens of nltk's word_tokenize ----
+# Its Treebank-style rules, applied to each Punkt sentence: punctuation, brackets and quotes become
+# their own tokens and contractions split off ("DON'T" -> "DO" + "N'T": two capitalised words);
+# hyphens, slashes and inner periods stay inside a word ("U.S.", "AI-POWERED": one each).
+_TREEBANK_SPLITS = [
+    (re.compile(r"([«“‘„»”’]|`+)"), r" \1 "),  # curly quotes and backticks
+    (re.compile(r"""([ (\[{<])("|'')"""), r"\1 `` "),  # an opening double quote
+    (re.compile(r"(?i)(')(?!re|ve|ll|m|t|s|d|n)(\w)\b"), r"\1 \2"),  # 'x -> ' x, but not 're, 's ...
+    (re.compile(r"""([^.])(\.)([\]\)}>"'»”’ ]*)\s*$"""), r"\1 \2 \3 "),  # the sentence's last period
+    (re.compile(r"([:,])([^\d])"), r" \1 \2"),  # "," and ":" unless inside a number
+    (re.compile(r"\.{2,}"), r" \g<0> "),
+    (re.compile(r"[;@#$%&?!]"), r" \g<0> "),
+    (re.compile(r"([^'])' "), r"\1 ' "),  # a closing single quote
+    (re.compile(r"[*\]\[(){}<>]|--|''|\""), r" \g<0> "),
+    (re.compile(r" +"), " "),
+]
+_CONTRACTION_PAIRS = (
+    ("can", "not"),
+    ("d", "'ye"),
+    ("gim", "me"),
+    ("gon", "na"),
+    ("got", "ta"),
+    ("lem", "me"),
+    ("more", "'n"),
+)
+_CLITIC = re.compile(r"([^' ])('[sSmMdD]|'|'ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ")  # "it's " -> "it 's "
+_TREEBANK_CONTRACTIONS = [
+    *(re.compile(rf"(?i)\b({a})({b})\b") for a, b in _CONTRACTION_PAIRS),
+    re.compile(r"(?i)\b(wan)(na)(?=\s)"),
+    re.compile(r"(?i) ('t)(is|was)\b"),
+]
+
+
+def _treebank_tokens(sentence: str) -> list[str]:
+    # one space between words and around the text first: the same tokens, and no regex runs long
+    sentence = " " + re.sub(r"\s+", " ", sentence) + " "
+    for pattern, repl in _TREEBANK_SPLITS:
+        sentence = pattern.sub(repl, sentence)
+    sentence = _CLITIC.sub(r"\1 \2 ", sentence)
+    for pattern in _TREEBANK_CONTRACTIONS:
+        sentence = pattern.sub(r" \1 \2 ", sentence)
+    return sentence.split()
+
+
+def count_capital_words(text: str) -> int:
+    """Tokens in all capitals, as the official checker counts them."""
+    return sum(tok.isupper() for s in split_sentences(text) for tok in _treebank_tokens(s))
 
 
 def _paragraphs_by_divider(text: str) -> list[str]:
@@ -56,8 +277,9 @@ def _paragraphs_by_divider(text: str) -> list[str]:
 
 def _strip_fences(text: str) -> str:
     s = text.strip()
-    s = re.sub(r"^```(?:json|JSON|Json)?\s*", "", s)
-    return re.sub(r"\s*```$", "", s).strip()
+    for fence in ("```json", "```Json", "```JSON", "```"):  # in turn, as the official checker does
+        s = s.removeprefix(fence)
+    return s.removesuffix("```").strip()
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +305,7 @@ def _keywords_existence(t: str, kw: dict) -> bool:
 
 
 def _keywords_frequency(t: str, kw: dict) -> bool:
-    n = len(re.findall(re.escape(kw["keyword"]), t, re.IGNORECASE))
+    n = len(re.findall(re.escape(kw["keyword"].strip()), t, re.IGNORECASE))
     return _relation_ok(n, kw["relation"], kw["frequency"])
 
 
@@ -118,16 +340,23 @@ def _number_paragraphs(t: str, kw: dict) -> bool:
 
 
 def _number_words(t: str, kw: dict) -> bool:
-    return _relation_ok(len(_words(t)), kw["relation"], kw["num_words"])
+    return _relation_ok(count_words(t), kw["relation"], kw["num_words"])
+
+
+def _first_word(paragraph: str) -> str:
+    """Lower-cased first word, cut at the first of ``.,?!'"`` (so "Summary:" stays "summary:")."""
+    word = paragraph.split()[0].lstrip("'").lstrip('"')
+    return re.split(r"""[.,?!'"]""", word, maxsplit=1)[0].lower()
 
 
 def _nth_paragraph_first_word(t: str, kw: dict) -> bool:
-    paras = [p for p in re.split(r"\n\s*\n", t) if p.strip()]
+    # paragraphs are split at exactly "\n\n"; empty ones are not counted but still take an index
+    paras = t.split("\n\n")
+    n = sum(1 for p in paras if p.strip())
     nth = kw["nth_paragraph"]
-    if len(paras) != kw["num_paragraphs"] or not 1 <= nth <= len(paras):
+    if not 1 <= nth <= n or not paras[nth - 1].strip():
         return False
-    first = re.match(r"\W*(\w+)", paras[nth - 1].lstrip())
-    return bool(first) and first.group(1).lower() == kw["first_word"].lower()
+    return n == kw["num_paragraphs"] and _first_word(paras[nth - 1]) == kw["first_word"].lower()
 
 
 def _number_placeholders(t: str, kw: dict) -> bool:
@@ -135,7 +364,7 @@ def _number_placeholders(t: str, kw: dict) -> bool:
 
 
 def _postscript(t: str, kw: dict) -> bool:
-    marker = kw.get("postscript_marker") or "P.S."
+    marker = (kw.get("postscript_marker") or "P.S.").strip()
     if marker == "P.P.S":
         pattern = r"\s*p\.\s?p\.\s?s.*$"
     elif marker == "P.S.":
@@ -176,7 +405,7 @@ def _json_format(t: str, kw: dict) -> bool:
 
 
 def _title(t: str, kw: dict) -> bool:
-    return any(m.strip() for m in re.findall(r"<<([^\n]+?)>>", t))
+    return any(m.lstrip("<").rstrip(">").strip() for m in re.findall(r"<<[^\n]+>>", t))
 
 
 def _two_responses(t: str, kw: dict) -> bool:
@@ -191,7 +420,7 @@ def _repeat_prompt(t: str, kw: dict) -> bool:
 
 
 def _end_checker(t: str, kw: dict) -> bool:
-    return t.strip().lower().endswith(kw["end_phrase"].strip().lower())
+    return t.strip().strip('"').lower().endswith(kw["end_phrase"].strip().lower())  # quotes around are ok
 
 
 def _quotation(t: str, kw: dict) -> bool:
@@ -200,8 +429,7 @@ def _quotation(t: str, kw: dict) -> bool:
 
 
 def _capital_word_frequency(t: str, kw: dict) -> bool:
-    n = sum(1 for w in _words(t) if w.isupper())
-    return _relation_ok(n, kw["capital_relation"], kw["capital_frequency"])
+    return _relation_ok(count_capital_words(t), kw["capital_relation"], kw["capital_frequency"])
 
 
 def _english_capital(t: str, kw: dict) -> bool:
@@ -268,6 +496,58 @@ CHECKS: dict[str, tuple[Callable[[str, dict], bool], dict[str, str], set[str]]] 
     "change_case:english_capital": (_english_capital, {}, set()),
     "change_case:english_lowercase": (_english_lowercase, {}, set()),
     "punctuation:no_comma": (_no_comma, {}, set()),
+}
+
+
+# ---- the "natural" convention: Ring's earlier counting, kept behind convention="natural" -----------
+
+
+def _natural_words(text: str) -> list[str]:
+    """Words with their contractions kept whole ("you're" is one word)."""
+    return re.findall(r"\b\w+(?:['’]\w+)*\b", text)
+
+
+_ABBREV = r"(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|vs|etc|e\.g|i\.e|U\.S|No|Inc|Ltd|Co)"
+
+
+def count_sentences_natural(text: str) -> int:
+    """Sentences: runs ending in ``.``/``!``/``?`` followed by space; common abbreviations (``e.g.``)
+    and decimals (``3.14``) do not end a sentence, a numbered list marker (``1.``) does."""
+    protected = re.sub(rf"\b{_ABBREV}\.", lambda m: m.group(0).replace(".", "<dot>"), text)
+    protected = re.sub(r"(?<=\d)\.(?=\d)", "<dot>", protected)
+    parts = [p for p in re.split(r"(?<=[.!?])[\"')\]]*\s+", protected.strip()) if p.strip()]
+    return len(parts)
+
+
+def _natural_number_sentences(t: str, kw: dict) -> bool:
+    return _relation_ok(count_sentences_natural(t), kw["relation"], kw["num_sentences"])
+
+
+def _natural_number_words(t: str, kw: dict) -> bool:
+    return _relation_ok(len(_natural_words(t)), kw["relation"], kw["num_words"])
+
+
+def _natural_nth_paragraph_first_word(t: str, kw: dict) -> bool:
+    """Paragraphs split at any blank line; the first word skips markdown and stops at punctuation
+    ("**Summary:**" starts with "summary")."""
+    paras = [p for p in re.split(r"\n\s*\n", t) if p.strip()]
+    nth = kw["nth_paragraph"]
+    if len(paras) != kw["num_paragraphs"] or not 1 <= nth <= len(paras):
+        return False
+    first = re.match(r"\W*(\w+)", paras[nth - 1].lstrip())
+    return bool(first) and first.group(1).lower() == kw["first_word"].lower()
+
+
+def _natural_capital_word_frequency(t: str, kw: dict) -> bool:
+    n = sum(1 for w in _natural_words(t) if w.isupper())
+    return _relation_ok(n, kw["capital_relation"], kw["capital_frequency"])
+
+
+NATURAL_CHECKS: dict[str, Callable[[str, dict], bool]] = {
+    "length_constraints:number_sentences": _natural_number_sentences,
+    "length_constraints:number_words": _natural_number_words,
+    "length_constraints:nth_paragraph_first_word": _natural_nth_paragraph_first_word,
+    "change_case:capital_word_frequency": _natural_capital_word_frequency,
 }
 
 
@@ -341,15 +621,29 @@ def _loose_variants(text: str) -> list[str]:
     return [v for b in bases for v in (b, b.replace("*", ""))]
 
 
-def follows(text: str, iid: str, kwargs: dict[str, Any], *, loose: bool = False) -> bool:
-    """Does ``text`` follow instruction ``iid`` with ``kwargs``? (Strict unless ``loose``.)"""
-    check = CHECKS[iid][0]
+def _require_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, not {convention!r}")
+
+
+def follows(
+    text: str, iid: str, kwargs: dict[str, Any], *, loose: bool = False, convention: str = "official"
+) -> bool:
+    """Does ``text`` follow instruction ``iid`` with ``kwargs``? (Strict unless ``loose``; counted as
+    the official checker does unless ``convention="natural"``.)"""
+    _require_convention(convention)
+    check = NATURAL_CHECKS[iid] if convention == "natural" and iid in NATURAL_CHECKS else CHECKS[iid][0]
     variants = _loose_variants(text) if loose else [text]
     return any(v.strip() and check(v, kwargs) for v in variants)
 
 
 @register("ifeval")
-def verify_ifeval(response: str, reference: Any, *, loose: bool = False, **_ignored: Any) -> VerifyResult:
+def verify_ifeval(
+    response: str, reference: Any, *, loose: bool = False, convention: str = "official", **_ignored: Any
+) -> VerifyResult:
+    """Options: ``loose`` (IFEval's loose metric), ``convention`` ("official", or "natural" for Ring's
+    earlier word, sentence and first-word counting); an unknown convention is a ValueError."""
+    _require_convention(convention)
     try:
         instructions = parse_instructions(reference)
     except ValueError as e:
@@ -362,7 +656,7 @@ def verify_ifeval(response: str, reference: Any, *, loose: bool = False, **_igno
         return VerifyResult.make(Status.NO_ANSWER, reason="nothing follows the reasoning block")
     if len(text) > MAX_RESPONSE_CHARS:
         return VerifyResult.make(Status.WRONG, reason=f"response longer than {MAX_RESPONSE_CHARS} characters")
-    met = [follows(text, iid, kw, loose=loose) for iid, kw in instructions]
+    met = [follows(text, iid, kw, loose=loose, convention=convention) for iid, kw in instructions]
     n_ok = sum(met)
     per = [{"id": iid, "followed": ok} for (iid, _), ok in zip(instructions, met, strict=True)]
     missed = [iid for (iid, _), ok in zip(instructions, met, strict=True) if not ok]
@@ -377,6 +671,7 @@ def verify_ifeval(response: str, reference: Any, *, loose: bool = False, **_igno
         instructions=per,
         fraction=n_ok / len(met),
         mode="loose" if loose else "strict",
+        convention=convention,
     )
 
 

@@ -3,7 +3,16 @@
 import pytest
 
 from verifiers import check_reference, verify
-from verifiers.ifeval import CHECKS, count_sentences, follows, verify_ifeval
+from verifiers.ifeval import (
+    CHECKS,
+    count_capital_words,
+    count_sentences,
+    count_sentences_natural,
+    count_words,
+    follows,
+    split_sentences,
+    verify_ifeval,
+)
 
 EN = "The quick brown fox jumps over the lazy dog near the river bank today."
 
@@ -52,7 +61,7 @@ CASES = [
     (
         "length_constraints:nth_paragraph_first_word",
         {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "Then"},
-        "Start here.\n\n**Then** we go.",
+        "Start here.\n\nThen, we go.",
         "Start here.\n\nNow we go.",
     ),
     (
@@ -183,8 +192,96 @@ def test_bad_references_are_rejected_with_evidence(ref, needle):
 
 
 def test_sentence_counter_handles_abbreviations_and_decimals():
-    assert count_sentences("Mr. Lee paid 2.5 dollars, e.g. for tea. Then he left!") == 2
+    # as the official checker (Punkt): "Mr." and "2.5" do not end a sentence, "e.g." does
+    assert count_sentences("Mr. Lee paid 2.5 dollars, e.g. for tea. Then he left!") == 3
     assert count_sentences("Why? Because. OK") == 3
+    # the natural convention also knows e.g., i.e., etc.
+    assert count_sentences_natural("Mr. Lee paid 2.5 dollars, e.g. for tea. Then he left!") == 2
+    assert count_sentences_natural("Why? Because. OK") == 3
+
+
+# ---- official conventions (the official IFEval checker), and the natural ones kept behind an option ----
+
+NUMBERED = "1. affordable solar kits for homes\n2. mobile health clinics\n3. clean water for villages"
+
+
+def test_numbered_list_items_are_not_sentences():
+    assert count_sentences(NUMBERED) == 1  # "1." before a lower-case word: no sentence end (Punkt)
+    assert count_sentences("1. Solar kits\n2. Mobile clinics") == 3  # before a capital it is: "1." alone
+    assert count_sentences_natural(NUMBERED) == 4  # "1." + three items
+    kw = {"num_sentences": 2, "relation": "less than"}
+    assert follows(NUMBERED, "length_constraints:number_sentences", kw)
+    assert not follows(NUMBERED, "length_constraints:number_sentences", kw, convention="natural")
+
+
+def test_sentence_split_follows_punkt_on_quotes_initials_and_abbreviations():
+    assert split_sentences('He asked "why?" and left. Then we ate.') == [
+        'He asked "why?"',
+        "and left.",
+        "Then we ate.",
+    ]
+    assert split_sentences("Plan B. The rest waits. Dr. Smith agrees.") == [
+        "Plan B.",
+        "The rest waits.",
+        "Dr. Smith agrees.",
+    ]
+    assert count_sentences("Wait... So we go. Fine!!! Done.") == 4  # "So" starts a sentence after "..."
+    assert count_sentences("Wait... we go.") == 1
+
+
+def test_contractions_are_two_words():
+    assert count_words("you're right, it's fine") == 6  # you re right it s fine
+    kw = {"num_words": 6, "relation": "at least"}
+    assert follows("you're right, it's fine", "length_constraints:number_words", kw)
+    assert not follows("you're right, it's fine", "length_constraints:number_words", kw, convention="natural")
+
+
+def test_capital_words_are_counted_on_nltk_style_tokens():
+    assert count_capital_words("I DON'T KNOW") == 4  # I, DO, N'T, KNOW
+    assert count_capital_words("THE U.S. AND AI-DRIVEN TOOLS") == 5  # "U.S." and "AI-DRIVEN" are one each
+    assert count_capital_words("NASA's rocket (ESA) **WOW**") == 3  # NASA 's / ( ESA ) / * * WOW * *
+    kw = {"capital_frequency": 4, "capital_relation": "at least"}
+    assert follows("I DON'T KNOW", "change_case:capital_word_frequency", kw)
+    assert not follows("I DON'T KNOW", "change_case:capital_word_frequency", kw, convention="natural")
+
+
+def test_first_word_keeps_colon_and_markdown():
+    kw = {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "summary"}
+    iid = "length_constraints:nth_paragraph_first_word"
+    for text in ("Intro.\n\nSummary: all good.", "Intro.\n\n**Summary** all good."):
+        assert not follows(text, iid, kw)  # the official first word is "summary:" / "**summary**"
+        assert follows(text, iid, kw, convention="natural")
+    assert follows("Intro.\n\nSummary, all good.", iid, kw)  # cut at . , ? ! ' "
+
+
+def test_paragraphs_for_first_word_are_split_at_exactly_two_newlines():
+    kw = {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"}
+    iid = "length_constraints:nth_paragraph_first_word"
+    assert not follows("Start.\n \nThen go.", iid, kw)  # "\n \n" is no paragraph break officially
+    assert follows("Start.\n \nThen go.", iid, kw, convention="natural")
+
+
+def test_end_phrase_may_be_followed_by_the_closing_quote():
+    kw = {"end_phrase": "Any other questions?"}
+    assert follows('"Here it is. Any other questions?"', "startend:end_checker", kw)
+
+
+def test_keyword_frequency_ignores_spaces_around_the_keyword():
+    kw = {"keyword": " cat ", "frequency": 2, "relation": "at least"}
+    assert follows("cat and cat", "keywords:frequency", kw)
+
+
+def test_convention_option_reaches_the_verifier_and_is_checked():
+    ref = {
+        "instructions": [
+            {"id": "length_constraints:number_words", "kwargs": {"num_words": 3, "relation": "less than"}}
+        ]
+    }
+    assert not verify("don't stop", ref, "ifeval").correct  # do n t stop: 4 words
+    r = verify("don't stop", ref, "ifeval", convention="natural")
+    assert r.correct and r.details["convention"] == "natural"
+    with pytest.raises(ValueError, match="convention"):
+        verify_ifeval("don't stop", ref, convention="nltk")
 
 
 def test_huge_response_is_wrong_not_slow():
