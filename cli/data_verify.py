@@ -34,6 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="extra option for verifiers.check_reference, e.g. time_limit=2 (repeatable)",
     )
     p.add_argument(
+        "--keep-unverified",
+        action="store_true",
+        help="keep references nothing could check (code tests without a reference solution) instead of "
+        "rejecting them as unverified_reference; the stats count them (kept_unverified)",
+    )
+    p.add_argument(
         "--no-resume", action="store_true", help="start over instead of skipping ids already written"
     )
     p.add_argument("--on-bad-row", choices=("raise", "reject"), default="raise")
@@ -65,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.quorum < 1:
         raise UserError("--quorum must be in [0, 1)")
     config = VerifyConfig(
-        check=CheckConfig(quorum=args.quorum, check_options=parse_check_options(args.check_option)),
+        check=CheckConfig(
+            quorum=args.quorum,
+            check_options=parse_check_options(args.check_option),
+            keep_unverified=args.keep_unverified,
+        ),
         workers=max(1, args.workers),
         resume=not args.no_resume,
         on_bad_row=args.on_bad_row,
@@ -85,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         f"checked {stats.checked} rows at {data['rows_per_s']:.1f} rows/s, skipped {stats.skipped_resumed} already done",
         file=sys.stderr,
     )
+    if stats.kept_unverified:
+        print(f"  kept unverified (--keep-unverified): {stats.kept_unverified}", file=sys.stderr)
     for domain, counts in data["by_domain"].items():
         print(f"  {domain}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .result import Status, VerifyResult
@@ -18,6 +19,18 @@ def answer_field(reference: Any) -> str | None:
     if isinstance(reference, str) and reference.strip():
         return reference
     return None
+
+
+# program text that a lenient parser would partially read (``__import__(..) or 2`` -> 2): never an answer
+_CODE_RE = re.compile(
+    r"__|\b(?:import|lambda|exec|eval|open|system|subprocess)\b\s*\(|\.[A-Za-z_]\w*\(|\bimport\s"
+)
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether an extracted answer holds program text (dunder names, calls such as ``os.system(``,
+    ``import``); math and science judge such an answer wrong whatever number it also contains."""
+    return bool(_CODE_RE.search(text))
 
 
 def invalid_reference(why: str, **details: Any) -> VerifyResult:

@@ -1,14 +1,18 @@
 """``science``: multiple choice and numeric answers with relative tolerance and unit conversion.
 
-Multiple choice: a reference answer that is one letter A-J (or has ``choices``). The response's answer
-(last ``\\boxed{}``, ``<answer>``, "Answer:" line) may be ``C``, ``(C)``, ``C)``, ``\\text{C}``,
-``C: option text``, ``Option C`` or the option text itself when it matches exactly one choice. Free
-letters elsewhere in the text are never scanned.
+Multiple choice: a reference answer that is one letter A-J, or any reference with ``choices``, whose
+answer must then be a letter naming one of them or the text of exactly one (else the reference is
+invalid: no response could match it). The response's answer (last ``\\boxed{}``, ``<answer>``,
+"Answer:" line) may be ``C``, ``(C)``, ``C)``, ``\\text{C}``, ``C: option text``, ``Option C`` or the
+option text itself when it matches exactly one choice. Free letters elsewhere in the text are never
+scanned.
 
 Numeric: ``{"answer": "3.2e5", "unit": "J", "rel_tol": 0.01}``. The answer's number is compared with
 relative tolerance ``rel_tol`` (default 0.01) after converting its unit (``320 kJ``) to the reference
-unit with pint; an incompatible unit is wrong; a bare number is read in the reference unit. Answers that
-are not numbers fall back to the ``math`` domain's exact equivalence.
+unit with pint; an incompatible unit is wrong; a bare number is read in the reference unit. The answer
+must be one number (or numeric expression such as ``\\frac{1}{2}``) with an optional unit: program
+text, other words or several numbers around it make it wrong, never "the number inside". References
+that are not numbers fall back to the ``math`` domain's exact equivalence.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from .common import clip, invalid_reference, no_answer
+from .common import clip, invalid_reference, looks_like_code, no_answer
 from .extract import extract_answer, strip_noise, unwrap_text
 from .registry import ReferenceCheck, register, register_reference_check
 from .result import Status, VerifyResult
@@ -37,22 +41,57 @@ _NUMBER_RE = re.compile(
     r"\s*(?P<unit>.*?)\s*$"
 )
 _UNIT_OK = re.compile(r"^[A-Za-z°µμΩÅ/*^.·\d() \-]{1,40}$")
+_RELATION_RE = re.compile(r"^(?:[A-Za-z_]\w*\s*)?(?:=|\\approx|≈)\s*")  # "E = 5 J", "\approx 5 J"
+_SPACE_THOUSANDS_RE = re.compile(r"^([-+]?\d{1,3})((?: \d{3})+)(?!\d)")  # "320\,000" after strip_noise
+# what an answer read as an expression may hold: numbers, operators, brackets, a few commands, no words
+_EXPRESSION_RE = re.compile(
+    r"(?:[\d\s.+\-−*/^_(){}\[\]]|(?<![A-Za-z])e(?![A-Za-z])"  # e: Euler's number
+    r"|\\(?:frac|sqrt|pi|times|cdot|div|ln|log|exp|sin|cos|tan)(?![A-Za-z]))+"
+)
+_SEVERAL_NUMBERS_RE = re.compile(r"\d\s+[\d.]")  # "320000 5": two answers, not one
+_TRAILING_UNIT_RE = re.compile(r"^(.*?)\s*\\(?:text|mathrm)\s*\{([^{}]*)\}$")  # "\frac{1}{2}\text{ kJ}"
+_LETTER_REF_RE = re.compile(r"\(?([A-Ja-j])\)?")
+
+
+class InvalidChoices(ValueError):
+    """A multiple-choice reference no response can match; ``evidence`` names the answer and choices."""
+
+    def __init__(self, error: str, **evidence: Any) -> None:
+        super().__init__(error)
+        self.evidence = {"error": error, **evidence}
 
 
 def _mc_reference(reference: Any) -> tuple[str, list[str]] | None:
-    """(letter, choices) when the reference is multiple choice, else None."""
-    if isinstance(reference, str):
-        ans, choices = reference.strip(), []
-    elif isinstance(reference, dict) and isinstance(reference.get("answer"), str):
-        ans, choices = reference["answer"].strip(), reference.get("choices") or []
-    else:
-        return None
-    m = re.fullmatch(r"\(?([A-Ja-j])\)?", ans)
-    if m is None:
-        return None
+    """(letter, choices) when the reference is multiple choice, else None; InvalidChoices when it has
+    ``choices`` but its answer names none of them (it would otherwise be judged as a number or text)."""
+    answer = reference.get("answer") if isinstance(reference, dict) else reference
+    choices = reference.get("choices") if isinstance(reference, dict) else None
+    if not choices:  # no choices: a lone letter is still multiple choice
+        m = _LETTER_REF_RE.fullmatch(answer.strip()) if isinstance(answer, str) else None
+        return (m.group(1).upper(), []) if m else None
     if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-        raise ValueError("'choices' must be a list of strings")
-    return m.group(1).upper(), choices
+        raise InvalidChoices("'choices' must be a list of strings")
+    letter = _reference_letter(answer, choices)
+    if letter is None:
+        raise InvalidChoices(
+            f"answer {answer!r} names none of the {len(choices)} choices", answer=answer, choices=len(choices)
+        )
+    return letter, choices
+
+
+def _reference_letter(answer: Any, choices: list[str]) -> str | None:
+    """The letter a reference answer names: a letter within the choices, or one choice's exact text."""
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        answer = str(answer)
+    if not isinstance(answer, str):
+        return None
+    m = _LETTER_REF_RE.fullmatch(answer.strip())
+    if m:
+        letter = m.group(1).upper()
+        return letter if LETTERS.index(letter) < len(choices) else None
+    want = _norm_text(answer)
+    hits = [LETTERS[i] for i, c in enumerate(choices[: len(LETTERS)]) if _norm_text(c) == want]
+    return hits[0] if len(hits) == 1 else None
 
 
 def _norm_text(s: str) -> str:
@@ -80,6 +119,8 @@ def _verify_mc(response: str, letter: str, choices: list[str], box: str) -> Veri
     ext = extract_answer(response, box=box, text_fallback=True, max_text_chars=200)
     if ext.answer is None:
         return no_answer(ext.source)
+    if looks_like_code(ext.answer):  # "B: __import__(..)" names B, but is not an answer
+        return _wrong(ext.answer, ext.source, "answer looks like code, not an option")
     got = pick_letter(ext.answer, choices)
     if got is None:
         return VerifyResult.make(
@@ -97,6 +138,10 @@ def _verify_mc(response: str, letter: str, choices: list[str], box: str) -> Veri
         reason=f"chose {got}, reference {letter}",
         source=ext.source,
     )
+
+
+def _wrong(answer: str, source: str, why: str) -> VerifyResult:
+    return VerifyResult.make(Status.WRONG, extracted=clip(answer), reason=why, source=source)
 
 
 @lru_cache(maxsize=1)
@@ -118,8 +163,9 @@ def _unit_text(u: str) -> str:
 @lru_cache(maxsize=1024)
 def parse_quantity(text: str) -> tuple[float, str | None] | None:
     """``"3.2 \\times 10^{5} \\text{ kJ}"`` -> (320000.0, "kJ"); None when it is not a number + unit."""
-    s = strip_noise(text).replace(",", "").replace("−", "-")
-    s = re.sub(r"^[A-Za-z_]\w*\s*=\s*", "", s)  # "E = 5 J"
+    s = unwrap_text(strip_noise(text)).replace("{,}", "").replace(",", "").replace("−", "-")
+    s = _RELATION_RE.sub("", s, count=1)
+    s = _SPACE_THOUSANDS_RE.sub(lambda m: m.group(1) + m.group(2).replace(" ", ""), s, count=1)
     m = _NUMBER_RE.match(s)
     if m is None:
         return None
@@ -130,22 +176,39 @@ def parse_quantity(text: str) -> tuple[float, str | None] | None:
     unit = _unit_text(m.group("unit"))
     if not unit:
         return num, None
+    unit = _known_unit(unit)
+    return None if unit is None else (num, unit)
+
+
+def _known_unit(unit: str) -> str | None:
+    """``unit`` when pint reads it as a unit, else None ("\\sqrt{3}", "J 5", "J or maybe" are not units)."""
     if not _UNIT_OK.match(unit):
         return None
     try:
         units().parse_units(unit)
-    except Exception:  # "\sqrt{3}" is not a unit: the answer is an expression
+    except Exception:
         return None
-    return num, unit
+    return unit
 
 
-def _math_value(answer: str) -> tuple[float, None] | None:
-    """A numeric answer written as an expression (``\\frac{1}{2}``, ``2\\sqrt{3}``), in the reference unit."""
+def _math_value(answer: str) -> tuple[float, str | None] | None:
+    """A numeric answer written as an expression (``\\frac{1}{2}``, ``2\\sqrt{3}``), with an optional
+    ``\\text{}`` unit. Only a pure expression is parsed: math-verify would pick a number out of any text
+    (``__import__(..) or 320000`` -> 320000, ``320000 5`` -> 320005)."""
     from .math import _parse, normalize_answer
 
+    s, unit = _RELATION_RE.sub("", strip_noise(answer), count=1), None
+    m = _TRAILING_UNIT_RE.match(s)
+    if m and m.group(2).strip():
+        s, unit = m.group(1), _known_unit(_unit_text(m.group(2)))
+        if unit is None:
+            return None
+    s = normalize_answer(s)
+    if not _EXPRESSION_RE.fullmatch(s) or _SEVERAL_NUMBERS_RE.search(s):
+        return None
     try:
-        parsed = _parse(normalize_answer(answer))
-        return (float(parsed[0]), None) if parsed and getattr(parsed[0], "is_number", False) else None
+        parsed = _parse(s)
+        return (float(parsed[0]), unit) if parsed and getattr(parsed[0], "is_number", False) else None
     except Exception:
         return None
 
@@ -164,31 +227,25 @@ def _to_unit(value: float, unit: str | None, target: str | None) -> float | None
 
 def _verify_numeric(response: str, reference: dict[str, Any], box: str) -> VerifyResult:
     gold_text = reference["answer"]
-    gold_unit = reference.get("unit")
     rel_tol = float(reference.get("rel_tol", DEFAULT_REL_TOL))
+    ext = extract_answer(response, box=box, text_fallback=True, max_text_chars=120)
+    if ext.answer is None:
+        return no_answer(ext.source)
+    if looks_like_code(ext.answer):  # checked here too, so no fallback below can read a number out of it
+        return _wrong(ext.answer, ext.source, "answer looks like code, not a quantity")
     gold = parse_quantity(str(gold_text))
     if gold is None:  # not a number: exact mathematical equivalence
         from .math import verify_math
 
         return verify_math(response, {"answer": str(gold_text)}, box=box)
     gold_value, unit_in_answer = gold
-    gold_unit = gold_unit or unit_in_answer
-    ext = extract_answer(response, box=box, text_fallback=True, max_text_chars=120)
-    if ext.answer is None:
-        return no_answer(ext.source)
+    gold_unit = reference.get("unit") or unit_in_answer
     pred = parse_quantity(ext.answer) or _math_value(ext.answer)
     if pred is None:
-        return VerifyResult.make(
-            Status.WRONG, extracted=clip(ext.answer), reason="answer is not a number", source=ext.source
-        )
+        return _wrong(ext.answer, ext.source, "answer is not one number with an optional unit")
     value = _to_unit(pred[0], pred[1], gold_unit)
     if value is None:
-        return VerifyResult.make(
-            Status.WRONG,
-            extracted=clip(ext.answer),
-            reason=f"unit {pred[1]!r} cannot be converted to {gold_unit!r}",
-            source=ext.source,
-        )
+        return _wrong(ext.answer, ext.source, f"unit {pred[1]!r} cannot be converted to {gold_unit!r}")
     ok = math.isclose(value, gold_value, rel_tol=rel_tol, abs_tol=0.0 if gold_value else 1e-12)
     return VerifyResult.make(
         Status.CORRECT if ok else Status.WRONG,
@@ -213,8 +270,8 @@ def _as_dict(reference: Any) -> dict[str, Any] | None:
 def verify_science(response: str, reference: Any, *, box: str = "last", **_ignored: Any) -> VerifyResult:
     try:
         mc = _mc_reference(reference)
-    except ValueError as e:
-        return invalid_reference(str(e))
+    except InvalidChoices as e:
+        return invalid_reference(str(e), **{k: v for k, v in e.evidence.items() if k != "error"})
     if mc is not None:
         return _verify_mc(response, mc[0], mc[1], box)
     ref = _as_dict(reference)
@@ -227,14 +284,10 @@ def verify_science(response: str, reference: Any, *, box: str = "last", **_ignor
 def check_science_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
     try:
         mc = _mc_reference(reference)
-    except ValueError as e:
-        return ReferenceCheck(False, "invalid_reference", {"error": str(e)})
+    except InvalidChoices as e:
+        return ReferenceCheck(False, "invalid_reference", e.evidence)
     if mc is not None:
-        letter, choices = mc
-        if choices and LETTERS.index(letter) >= len(choices):
-            return ReferenceCheck(
-                False, "invalid_reference", {"error": f"answer {letter} is not among {len(choices)} choices"}
-            )
+        _, choices = mc
         if len({_norm_text(c) for c in choices}) != len(choices):
             return ReferenceCheck(False, "invalid_reference", {"error": "two choices have the same text"})
         return ReferenceCheck(True, "", {"kind": "multiple_choice"})

@@ -1,6 +1,7 @@
 """Is one row usable for RL? Domain known, reference checkable by its verifier (``verifiers.check_reference``:
 math parses, MC letter among the choices, sudoku unique, countdown reachable, code solutions pass every
-test in the sandbox, ...), and candidate answers agreeing with the reference. Never raises on a row."""
+test in the sandbox, ...), the reference actually exercised (code tests with no solution to run them
+against are unverified), and candidate answers agreeing with the reference. Never raises on a row."""
 
 from __future__ import annotations
 
@@ -27,12 +28,24 @@ class RowVerdict:
     ok: bool
     reason: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    unverified: bool = False  # kept although nothing checked the reference (``keep_unverified``)
 
 
 @dataclass
 class CheckConfig:
     quorum: float = 0.5  # kept when agreeing candidates / all candidates > quorum (strict majority)
     check_options: dict[str, Any] = field(default_factory=dict)  # passed to verifiers.check_reference
+    keep_unverified: bool = False  # keep references no program checked instead of rejecting them
+
+
+def unverified_because(reference: Any, domain: str) -> str | None:
+    """Why a reference that passed ``check_reference`` was never exercised, or None.
+
+    Code tests without a reference solution are only parsed: nothing shows that any program passes them
+    (a wrong expected output makes every response's reward 0), so they are not verified."""
+    if domain == "code" and isinstance(reference, dict) and reference.get("solutions") is None:
+        return "no solution to run the tests against"
+    return None
 
 
 def as_response(candidate: str, domain: str) -> str:
@@ -49,6 +62,8 @@ def check_row(row: dict[str, Any], config: CheckConfig | None = None) -> RowVerd
         return RowVerdict(False, "unknown_domain", {"domain": domain})
     try:
         verdict = _reference_check(reference, domain, config)
+        if verdict.ok:
+            verdict = _unverified_check(reference, domain, verdict, config)
         if verdict.ok and isinstance(reference, dict) and "candidates" in reference:
             verdict = check_candidates(reference, domain, quorum=config.quorum)
     except Exception as e:  # a checker bug or a pathological reference must not stop the run
@@ -65,6 +80,16 @@ def _reference_check(reference: Any, domain: str, config: CheckConfig) -> RowVer
     if res.ok:
         return RowVerdict(True, "", dict(res.evidence or {}))
     return RowVerdict(False, res.reason or "invalid_reference", dict(res.evidence or {}))
+
+
+def _unverified_check(reference: Any, domain: str, verdict: RowVerdict, config: CheckConfig) -> RowVerdict:
+    why = unverified_because(reference, domain)
+    if why is None:
+        return verdict
+    evidence = {"error": why, **verdict.evidence}
+    if config.keep_unverified:
+        return RowVerdict(True, "", evidence, unverified=True)
+    return RowVerdict(False, "unverified_reference", evidence)
 
 
 def check_candidates(reference: dict[str, Any], domain: str, *, quorum: float = 0.5) -> RowVerdict:

@@ -35,6 +35,7 @@ class VerifyStats:
     skipped_resumed: int = 0
     checked: int = 0
     kept: int = 0
+    kept_unverified: int = 0  # of ``kept``: references nothing checked, kept by ``keep_unverified``
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     by_domain: dict[str, dict[str, int]] = field(default_factory=dict)  # domain -> {kept, reason...}
@@ -69,6 +70,7 @@ def verify_file(
         if verdict.ok:
             journal.keep(row)
             stats.kept += 1
+            stats.kept_unverified += verdict.unverified
             by_domain[domain]["kept"] += 1
             return
         journal.reject(make_reject(row, verdict.reason, verdict.evidence))

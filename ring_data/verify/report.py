@@ -16,6 +16,11 @@ def write_report(report_dir: str | Path, stats: dict[str, Any]) -> Path:
         f"(whole output; this run checked {stats['checked']} rows at {stats['rows_per_s']} rows/s, "
         f"skipped {stats['skipped_resumed']} already done)."
     )
+    if stats.get("kept_unverified"):
+        rep.paragraph(
+            f"{stats['kept_unverified']} kept rows have references nothing checked (--keep-unverified: "
+            "code tests without a reference solution)."
+        )
     reasons = sorted({r for c in stats["by_domain"].values() for r in c if r != "kept"})
     if stats["by_domain"]:
         rep.heading("Per domain (this run)")

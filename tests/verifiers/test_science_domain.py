@@ -68,3 +68,103 @@ def test_reference_checks():
     assert not check_reference({"answer": "5", "rel_tol": 3}, "science").ok
     assert check_reference({"answer": "5", "unit": "N*m"}, "science").ok
     assert verify_science("\\boxed{A}", {"answer": None}).status == Status.INVALID_REFERENCE
+
+
+ENERGY = {"answer": "3.2e5", "unit": "J"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "\\boxed{__import__('os').system('touch x') or 320000 J}",  # program text around the number
+        "\\boxed{__import__('os').system('touch x') or 320000}",
+        "\\boxed{eval('1') and 320 kJ}",
+        "\\boxed{os.system('x'); 320 kJ}",
+        "\\boxed{__import__ = 320000 J}",  # a "name =" prefix must not hide program text
+        "\\boxed{about 320000 J or maybe 5}",  # other words around the number
+        "\\boxed{about 320000 J}",
+        "\\boxed{320000 \\text{ J (approximately)}}",
+        "\\boxed{\\text{the answer is } 320000}",
+        "Answer: 320000 J or 5",
+        "\\boxed{320000 J 5 J}",  # several numbers
+        "\\boxed{320000 5}",
+        "\\boxed{5 or 320000 J}",
+        "\\boxed{320 000 J 5}",
+    ],
+)
+def test_anything_around_the_number_is_wrong(answer):
+    r = verify_science(answer, ENERGY)
+    assert r.status == Status.WRONG, r
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "\\boxed{320 kJ}",
+        "\\boxed{3.2 \\times 10^{5} J}",
+        "\\boxed{3.2 \\cdot 10^{5} J}",
+        "\\boxed{3.2e5}",
+        "\\boxed{320000}",
+        "\\boxed{\\text{320 kJ}}",
+        "\\boxed{320\\text{ kJ}}",
+        "\\boxed{320 \\mathrm{kJ}}",
+        "\\boxed{320000\\,\\text{J}}",
+        "\\boxed{3.2\\times10^{5}\\,\\mathrm{J}}",
+        "\\boxed{320,000 J}",
+        "\\boxed{320{,}000 J}",
+        "\\boxed{320\\,000 J}",
+        "\\boxed{E = 320 kJ}",
+        "\\boxed{E \\approx 320 kJ}",
+        "\\boxed{\\frac{640000}{2}}",
+        "Answer: $320\\ \\text{kJ}$",
+        "The answer is 320 kJ",
+    ],
+)
+def test_a_number_with_an_optional_unit_is_still_read(answer):
+    r = verify_science(answer, ENERGY)
+    assert r.correct, r
+
+
+def test_expressions_keep_their_value_and_words_do_not_slip_through():
+    assert verify_science("\\boxed{2\\sqrt{3}}", "3.4641").correct
+    assert verify_science("\\boxed{\\pi/2}", "1.5708").correct
+    assert not verify_science(
+        "\\boxed{\\approx 320 kJ}", {"answer": "320", "unit": "J"}
+    ).correct  # kJ is not J
+
+
+@pytest.mark.parametrize(
+    "answer,reference",
+    [
+        ("\\boxed{__import__('os').system('touch x') or x+1}", "x+1"),  # math fallback, non-numeric reference
+        ("\\boxed{B: __import__('os').system('touch x')}", CHOICES),  # multiple choice
+    ],
+)
+def test_program_text_never_passes_the_fallbacks(answer, reference):
+    assert verify_science(answer, reference).status == Status.WRONG
+
+
+@pytest.mark.parametrize(
+    "reference,evidence",
+    [
+        ({"answer": "Q", "choices": ["a", "b", "c", "d"]}, {"answer": "Q", "choices": 4}),  # not a letter A-J
+        ({"answer": "E", "choices": ["a", "b", "c", "d"]}, {"answer": "E", "choices": 4}),  # no 5th choice
+        ({"answer": "wind", "choices": ["fire", "water", "air", "earth"]}, {"answer": "wind", "choices": 4}),
+        ({"answer": "(F)", "choices": ["1 J", "2 J"]}, {"answer": "(F)", "choices": 2}),
+    ],
+)
+def test_a_reference_with_choices_must_name_one_of_them(reference, evidence):
+    check = check_reference(reference, "science")
+    assert not check.ok and check.reason == "invalid_reference"
+    assert {k: check.evidence[k] for k in evidence} == evidence and check.evidence["error"]
+    for response in ("\\boxed{A}", "\\boxed{E}", "\\boxed{Q}", f"\\boxed{{{reference['answer']}}}"):
+        r = verify_science(response, reference)
+        assert r.status == Status.INVALID_REFERENCE and r.score == 0.0, r
+
+
+def test_a_choice_text_as_reference_names_that_choice():
+    reference = {"answer": "water", "choices": ["fire", "water", "air", "earth"]}
+    assert check_reference(reference, "science").ok
+    assert verify_science("\\boxed{B}", reference).correct
+    assert verify_science("\\boxed{water}", reference).correct
+    assert not verify_science("\\boxed{A}", reference).correct
