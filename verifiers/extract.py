@@ -65,7 +65,12 @@ def find_boxed(text: str) -> list[str]:
 
     Unbalanced boxes (the response was cut off) are skipped; nested boxes count once (the outer one).
     """
-    out: list[str] = []
+    return [content for content, _, _ in boxed_spans(text)]
+
+
+def boxed_spans(text: str) -> list[tuple[str, int, int]]:
+    """``(content, start, end)`` of every box in ``text`` (see ``find_boxed``)."""
+    out: list[tuple[str, int, int]] = []
     pos = 0
     while True:
         m = _BOX_RE.search(text, pos)
@@ -77,21 +82,82 @@ def find_boxed(text: str) -> list[str]:
                 pos = m.end()
                 continue
             content, pos = got
-            out.append(content)
+            out.append((content, m.start(), pos))
         else:  # "\boxed 5": one token up to whitespace or "$"
             tok = re.match(r"[^\s$]+", text[m.end() : m.end() + 200])
             pos = m.end()
             if tok and m.group(0).endswith((" ", "\t")):
-                out.append(tok.group(0).rstrip(".,;"))
                 pos += tok.end()
+                out.append((tok.group(0).rstrip(".,;"), m.start(), pos))
 
 
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-# "final answer is X", "The answer is: X", "Answer: X" (X to the end of the line)
+# "final answer is X", "The answer is: X", "Answer: X" (X to the end of the line, cut by answer_statement)
 _ANSWER_LINE_RE = re.compile(
-    r"(?:final\s+answer|the\s+answer|answer)\s*(?:is\s*)?(?::|is\b)\s*(?P<ans>[^\n]+)",
+    r"(?:final\s+answer|the\s+answer|\banswer)\s*(?:is\s*)?(?::|is\b)\s*(?P<ans>[^\n]+)",
     re.IGNORECASE,
 )
+# "Answer \[ 9 \]" / "The answer is $$ 9 $$": a display block that may span lines
+_ANSWER_DISPLAY_RE = re.compile(
+    r"\banswer\s*(?:is\b)?\s*:?\s*(?P<ans>\\\[.*?\\\]|\$\$.*?\$\$)", re.IGNORECASE | re.DOTALL
+)
+# Minerva / lighteval: "Final Answer: The final answer is 7.78. I hope it is correct."
+_NESTED_FINAL_RE = re.compile(r"^(?:the\s+)?final\s+answer\s*(?:is\b|:)\s*", re.IGNORECASE)
+_HOPE_RE = re.compile(r"\s*I hope it is correct\.?\s*$", re.IGNORECASE)
+# "The largest $n$ is 34" -> 34: a definite description followed by "is"
+_DESCRIPTION_RE = re.compile(
+    r"^(?:the|a|an|our|my)\b(?:(?!\bis\b|=)[^\n])*?\s(?:is|equals|are)\s+(?P<ans>\S.*)$", re.IGNORECASE
+)
+
+
+def _sentence_end(text: str) -> int:
+    """Index of the first sentence-ending period of ``text`` (outside math, braces and numbers), or
+    its length. ``7.78.`` ends after the second period; ``$x. y$`` does not end inside the math."""
+    depth, in_dollar, i, n = 0, False, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            if text.startswith(("\\(", "\\["), i):
+                depth += 1
+            elif text.startswith(("\\)", "\\]"), i):
+                depth -= 1
+            i += 2
+            continue
+        if ch == "$":
+            in_dollar = not in_dollar
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif ch == "." and depth <= 0 and not in_dollar and (i + 1 == n or text[i + 1].isspace()):
+            return i
+        i += 1
+    return n
+
+
+def answer_statement(text: str) -> str:
+    """The answer itself from what follows "Answer:" / "final answer is": the first sentence, without
+    "I hope it is correct", a nested "The final answer is", or a leading "the largest $n$ is"."""
+    s = text.strip().lstrip("*_ ").strip()
+    for _ in range(2):  # "Final Answer: The final answer is X" nests the two forms
+        s = _NESTED_FINAL_RE.sub("", s, count=1).lstrip("*_ ").strip()
+    s = _HOPE_RE.sub("", s)
+    s = s[: _sentence_end(s)].strip()
+    m = _DESCRIPTION_RE.match(s)
+    if m:
+        s = m.group("ans").strip()
+    return s.rstrip(".").strip()
+
+
+def _last_statement(tail: str) -> tuple[str, int, bool] | None:
+    """(answer, start index, says "final answer") of the last answer statement in ``tail``."""
+    found = [(m.start(), m.group("ans")) for m in _ANSWER_LINE_RE.finditer(tail)]
+    found += [(m.start(), m.group("ans")) for m in _ANSWER_DISPLAY_RE.finditer(tail)]
+    for start, raw in sorted(found, reverse=True):
+        ans = answer_statement(raw)
+        if ans:
+            return ans, start, tail[start : start + 12].lower().startswith("final")
+    return None
 
 
 @dataclass(frozen=True)
@@ -116,23 +182,34 @@ def extract_answer(
         return Extraction(None, "unclosed_think" if isinstance(response, str) else "none")
     if not rest.strip():
         return Extraction(None, "none")
-    boxes = [b for b in find_boxed(rest) if b.strip()]  # an empty \boxed{} answers nothing
+    tail = rest[-_TAIL_CHARS:]
+    boxes = [(b, end) for b, _, end in boxed_spans(rest) if b.strip()]  # an empty \boxed{} answers nothing
     if boxes:
-        return Extraction(boxes[0] if box == "first" else boxes[-1], "boxed")
+        statement = _last_statement(tail) if box == "last" else None
+        tail_start = len(rest) - len(tail)
+        # "\boxed{255} ... Final Answer: The final answer is $10,455$": a final-answer statement written
+        # after the last box is the answer (an intermediate result was boxed on the way)
+        after_last_box = statement and statement[2] and tail_start + statement[1] >= boxes[-1][1]
+        if after_last_box and not re.search(r"box|above", statement[0], re.IGNORECASE):
+            return Extraction(statement[0], "answer_line")
+        return Extraction(boxes[0][0] if box == "first" else boxes[-1][0], "boxed")
     tags = _ANSWER_TAG_RE.findall(rest)
     if tags:
         return Extraction(tags[-1].strip(), "answer_tag")
-    tail = rest[-_TAIL_CHARS:]
-    lines = list(_ANSWER_LINE_RE.finditer(tail))
-    if lines:
-        ans = lines[-1].group("ans").strip().lstrip("*_ ").strip()  # "**Answer:** 12" (markdown bold)
-        if ans:
-            return Extraction(ans, "answer_line")
+    statement = _last_statement(tail)
+    if statement:
+        return Extraction(statement[0], "answer_line")
     if text_fallback:
         text = rest.strip()
         if max_text_chars is None or (len(text) <= max_text_chars and "\n" not in text):
             return Extraction(text, "text")
     return Extraction(None, "none")
+
+
+def all_boxed(response: str) -> list[str]:
+    """Every non-empty boxed answer after the reasoning block, in order (``boxes="all"``)."""
+    rest = split_reasoning(response)
+    return [b for b in find_boxed(rest) if b.strip()] if rest else []
 
 
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox|operatorname)\s*\{([^{}]*)\}")
@@ -156,8 +233,16 @@ def strip_noise(answer: str) -> str:
             break
     s = s.replace("\\displaystyle", "").replace("\\left", "").replace("\\right", "")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = s.replace("\\!", "").replace("\\,", " ").replace("\\;", " ").replace("\\ ", " ")
-    return s.strip()
+    return _SPACING_RE.sub(_spacing, s).strip()
+
+
+# LaTeX spacing commands; a "\\\\" row break is matched first so the "\\ " inside "\\\\ 3" stays a break
+_SPACING_RE = re.compile(r"\\\\|\\[!,;: ]")
+
+
+def _spacing(m: re.Match) -> str:
+    tok = m.group(0)
+    return tok if tok == "\\\\" else "" if tok == "\\!" else " "
 
 
 def unwrap_text(answer: str) -> str:

@@ -24,7 +24,7 @@ from verifiers.extract import extract_answer, find_boxed, split_reasoning, strip
         ("\\boxed{a \\{ b}", "a \\{ b", "boxed"),
         ("\\boxed{unclosed", None, "none"),
         ("<answer>12</answer> and <answer>13</answer>", "13", "answer_tag"),
-        ("blah\nThe final answer is 42.", "42.", "answer_line"),
+        ("blah\nThe final answer is 42.", "42", "answer_line"),
         ("Answer: (C)", "(C)", "answer_line"),
         ("**Final Answer:** $12$", "$12$", "answer_line"),
     ],
