@@ -32,6 +32,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed-all
 	# CPU against its real SamplingParams, EngineArgs and output classes
 	$(PIP) install -q --no-deps --upgrade --target $(VENV)/vllm-api "vllm==0.29.0" $(QUIET)
 	$(PIP) install -q -e ".[vllm-classes]" $(QUIET)
+	# Math-Verify's published test suite (in its source distribution; read, never installed): the math
+	# verifier's conformance test and benchmarks/verifiers.py score its cases
+	$(PIP) download -q --no-deps --no-binary :all: -d $(VENV)/reference "math-verify==0.9.0" $(QUIET)
 	@touch $@
 
 install: $(VENV)/.installed-all

@@ -118,3 +118,91 @@ def load_cases(path: Path | None = None) -> list[MVCase]:
                 source = tar.extractfile(member).read().decode("utf-8")
                 cases += cases_from_source(source, Path(member.name).name)
     return cases
+
+
+# ---- where the project deliberately differs (docs/verifiers.md, "Math-Verify's own test cases") ----
+
+# cases whose published verdict accepts a wrong answer: named by key, with the reason
+ACCEPTS_WRONG = {
+    "18be4a7da483": "1 - 1/e and 1 + 1/e are different numbers (math-verify's own case expects a match)",
+}
+
+
+def convention(case: MVCase) -> str | None:
+    """The documented convention that explains a disagreement on ``case``, or None."""
+    from verifiers import check_reference
+    from verifiers.extract import all_boxed, extract_answer
+    from verifiers.math import MAX_BARE_ANSWER_CHARS, as_text, normalize_answer
+
+    if case.key in ACCEPTS_WRONG:
+        return "accepts_wrong"
+    if case.options.get("strict") is False or case.options.get("allow_set_relation_comp"):
+        return "grader_options"
+    if not check_reference({"answer": case.gold}, "math").ok:
+        return "invalid_reference"
+    if len({b.replace(" ", "") for b in all_boxed(case.pred)}) > 1:
+        return "several_boxes"
+    ext = extract_answer(case.pred, text_fallback=True, max_text_chars=MAX_BARE_ANSWER_CHARS)
+    if ext.source == "none":
+        return "no_marker"
+    words = as_text(normalize_answer(ext.answer)) if ext.source == "text" else None
+    if words is not None and len(words.split()) > 3:
+        return "bare_text_cap"
+    return None
+
+
+@dataclass
+class Conformance:
+    cases: int
+    agree: int
+    convention_cases: dict[str, int]
+    convention_disagreements: dict[str, int]
+    other_disagreements: list[MVCase]
+    accepts_where_mathverify_rejects: list[MVCase]
+    all_boxes_agree: int  # with boxes="all"
+
+    @property
+    def checked(self) -> int:
+        """Cases outside the documented conventions (the ones the agreement target counts)."""
+        return self.cases - sum(self.convention_cases.values())
+
+    @property
+    def agreement(self) -> float:
+        return 1 - len(self.other_disagreements) / max(self.checked, 1)
+
+
+def conformance(cases: list[MVCase], workers: int | None = None) -> Conformance:
+    """Score every case through the public ``verify_batch`` (default and ``boxes="all"``)."""
+    from verifiers import verify_batch
+
+    def items(**extra: Any) -> list:
+        return [
+            (c.pred, {"answer": c.gold}, "math", {"float_rounding": c.options.get("precision", 6), **extra})
+            for c in cases
+        ]
+
+    default = verify_batch(items(), workers=workers)
+    all_boxes = verify_batch(items(boxes="all"), workers=workers)
+    conv_cases: dict[str, int] = {}
+    conv_dis: dict[str, int] = {}
+    other, accepts = [], []
+    for c, r in zip(cases, default):
+        why = convention(c)
+        if why:
+            conv_cases[why] = conv_cases.get(why, 0) + 1
+        if r.correct != c.expected:
+            if why:
+                conv_dis[why] = conv_dis.get(why, 0) + 1
+            else:
+                other.append(c)
+            if r.correct:
+                accepts.append(c)
+    return Conformance(
+        cases=len(cases),
+        agree=sum(r.correct == c.expected for c, r in zip(cases, default)),
+        convention_cases=conv_cases,
+        convention_disagreements=conv_dis,
+        other_disagreements=other,
+        accepts_where_mathverify_rejects=accepts,
+        all_boxes_agree=sum(r.correct == c.expected for c, r in zip(cases, all_boxes)),
+    )

@@ -12,7 +12,10 @@ from verifiers.math import verify_math
 CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "math_cases.jsonl").open()]
 
 # where this library deliberately disagrees with raw math-verify (docs/verifiers.md, "math policy")
-DELIBERATE = {"scientific", "percent", "exact", "box_merging", "think", "mixed_number", "thousands"}
+DELIBERATE = {
+    "scientific", "percent", "exact", "box_merging", "think", "mixed_number", "thousands", "matrix", "minerva",
+    "decimal_comma",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['kind']}:{c['gold']}|{c['response'][:30]}")
@@ -30,6 +33,11 @@ def test_corpus_accuracy_beats_raw_math_verify_and_accepts_no_hard_negative():
     disagreements = []
     for c in CASES:
         o = verify_math(c["response"], c["gold"]).correct
+        if c["kind"] == "hostile":  # raw math-verify without its (main-thread-only) timeouts never returns
+            ours += o == c["expected"]
+            theirs += not c["expected"]  # its timeout answers False
+            mine_wrong_accepts += o and not c["expected"]
+            continue
         m = mv(parse(f"${c['gold']}$", parsing_timeout=None), parse(c["response"], parsing_timeout=None),
                timeout_seconds=None)  # fmt: skip
         ours += o == c["expected"]

@@ -1,7 +1,9 @@
 """math: answer formats that real model outputs and datasets use (each was misread before) and hostile
 answers that must be screened, not timed out."""
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -149,26 +151,15 @@ def test_a_reference_written_as_a_worked_solution_uses_its_boxes():
     assert verify_math("\\boxed{1,2}", "\\boxed{1} papers and \\boxed{2} bins").correct
 
 
-HOSTILE = [
-    "\\boxed{10^{10^{10^{10}}}}",
-    "\\boxed{100000000!}",
-    "\\boxed{2^{2^{64}}}",
-    "\\boxed{9^{9^{9^{9}}}}",
-    "\\boxed{(x+1)^{100000}}",
-    "\\boxed{2^{-10^{10}}}",
-    "\\boxed{\\frac{1}{2}^{10^{12}}}",
-    "\\boxed{(10^{10^{10}})!}",
-    "\\boxed{\\sqrt{2}^{10^{9}} - 1}",
-    "\\boxed{(1, 10^{10^{10}})}",
-    "\\boxed{" + "{" * 150 + "1" + "}" * 150 + "}",
-]
+# shared with benchmarks/verifiers.py (the hostile-input table)
+HOSTILE = [json.loads(line) for line in (Path(__file__).parent / "data" / "hostile_math.jsonl").open()]
 
 
-@pytest.mark.parametrize("response", HOSTILE)
-def test_hostile_answers_are_screened_in_milliseconds(response):
+@pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c["name"])
+def test_hostile_answers_are_screened_in_milliseconds(case):
     verify("\\boxed{1}", "1", "math")  # a warm worker
     start = time.perf_counter()
-    res = verify(response, {"answer": "5"}, "math", timeout=10)
+    res = verify(case["response"], {"answer": "5"}, "math", timeout=10)
     elapsed = time.perf_counter() - start
     assert res.status == Status.WRONG, res.reason
     assert elapsed < 0.1, f"{elapsed:.3f} s"
