@@ -10,7 +10,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--stage", help="run one stage of the plan (e.g. reasoning, general)")
     which.add_argument("--stages", default="all", help="'all' runs the whole plan in order (default)")
-    p.add_argument("--backend", choices=["embedded", "openrlhf"], help="overrides the config's backend")
+    from ring_train.backends import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, help="overrides the config's backend")
     p.add_argument("--c3po", choices=["on", "off"], help="off = plain sample-level GRPO (ablation)")
     p.add_argument("--model", help="policy to start from (overrides the config)")
     p.add_argument("--run-dir", help="output dir (overrides the config)")

@@ -12,6 +12,8 @@ import torch
 
 from ring_data.errors import UserError
 
+from .models.load import save_policy
+
 
 def save(run_dir: Path, name: str, model, tokenizer, state: dict[str, Any], keep_last: int = 2) -> Path:
     root = run_dir / "checkpoints"
@@ -19,8 +21,7 @@ def save(run_dir: Path, name: str, model, tokenizer, state: dict[str, Any], keep
     tmp = root / (name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp / "policy")
-    tokenizer.save_pretrained(tmp / "policy")
+    save_policy(model, tokenizer, tmp / "policy")
     state = {**state, "python_rng": random.getstate(), "torch_rng": torch.get_rng_state()}
     torch.save(state, tmp / "trainer_state.pt")
     if path.exists():

@@ -2,15 +2,20 @@
 
 Every key is checked (unknown keys and wrong types are one-line errors naming the file and key), and the
 resolved config is saved with the run (``config.resolved.yaml``) so a run can be reproduced or resumed.
+Choices of the trainer's extension points (``advantage.method``, ``loss.aggregation``,
+``loss.kl_estimator``, ``rollout.engine``) are the names registered at validation time, so a part
+registered from user code is selectable here; each stage's overrides are checked when the config loads.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import re
 import types
 import typing
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +46,10 @@ class RolloutConfig:
     max_new_tokens: int = 64
     temperature: float = 1.0
     top_p: float = 1.0
-    # hf: batched KV-cache sampling with the policy itself (CPU or GPU); vllm: an in-process vLLM engine
-    # that gets the policy's weights after every optimizer step (GPU boxes with vllm installed)
-    engine: str = "hf"
+    # a registered rollout engine. hf: batched KV-cache sampling with the policy itself (CPU or GPU);
+    # vllm: an in-process vLLM engine that gets the policy's weights after every optimizer step (GPU
+    # boxes with vllm installed); auto: the backend's own (embedded: hf, openrlhf: its vLLM engines)
+    engine: str = "auto"
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
 
 
@@ -74,14 +80,13 @@ class LossConfig:
     # truncated importance sampling for rollouts from another engine (vLLM): each token's surrogate is
     # weighted by min(π_old / π_sampler, tis_cap); null = off. No effect on the policy's own rollouts.
     tis_cap: float | None = 2.0
-    aggregation: str = (
-        "auto"  # auto (constant under C3PO, seq-mean otherwise) | token-mean | seq-mean | constant
-    )
+    # auto (constant under C3PO, seq-mean otherwise) or a registered one: token-mean | seq-mean | constant
+    aggregation: str = "auto"
 
 
 @dataclass
 class AdvantageConfig:
-    method: str = "grpo"  # grpo | grpo-nostd | dr-grpo | rloo
+    method: str = "grpo"  # a registered estimator: grpo | grpo-nostd | dr-grpo | rloo
     filter_zero_variance: bool = True
 
 
@@ -124,8 +129,9 @@ class RLConfig:
     # samples and trains whole groups on its own thread. Results are deterministic for a given count.
     lanes: int = 0
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
-    # bf16: forward passes under autocast (rollouts and training); weights, grads and AdamW stay fp32
-    precision: str = "fp32"
+    # bf16: forward passes under autocast (rollouts and training); weights, grads and AdamW stay fp32.
+    # auto: the backend's own (embedded: fp32; openrlhf: DeepSpeed bf16)
+    precision: str = "auto"
     time_limit_s: float | None = None  # stop a stage after this much wall time (a checkpoint is written)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     c3po: C3POConfig = field(default_factory=C3POConfig)
@@ -152,23 +158,57 @@ class RLConfig:
         """This config with the stage's ``overrides`` (dotted keys) applied."""
         if not stage.overrides:
             return self
+        where = f"{source}: stages.{stage.name}.overrides"
         raw = self.to_dict()
         for key, value in stage.overrides.items():
-            set_dotted(raw, key, value, source=f"{source}: stages.{stage.name}.overrides")
-        return from_dict(raw, source)
+            set_dotted(raw, key, value, source=where)
+        cfg = _build(RLConfig, raw, "", where)
+        _check(cfg, where)
+        return cfg
 
 
-CHOICES = {
-    "backend": ("embedded", "openrlhf"),
-    "precision": ("fp32", "bf16"),
-    "rollout.engine": ("hf", "vllm"),
-    "rollout.vllm.dtype": ("auto", "bfloat16", "float16", "float32"),
-    "c3po.scope": ("global", "rank"),
-    "c3po.order": ("batch", "shuffle"),
-    "loss.kl_estimator": ("k1", "k2", "k3"),
-    "loss.aggregation": ("auto", "token-mean", "seq-mean", "constant"),
-    "advantage.method": ("grpo", "grpo-nostd", "dr-grpo", "rloo"),
-}
+def _registered(module: str, registry: str, *extra: str) -> Callable[[], tuple[str, ...]]:
+    """The names in ``module.registry`` now (imported when first asked: torch loads with it)."""
+
+    def names() -> tuple[str, ...]:
+        return (*extra, *getattr(importlib.import_module(module), registry).names())
+
+    return names
+
+
+def _fixed(*names: str) -> Callable[[], tuple[str, ...]]:
+    return lambda: names
+
+
+class _Choices(Mapping[str, tuple[str, ...]]):
+    """``key -> allowed values``, read when asked, so registries filled after import count."""
+
+    def __init__(self, sources: dict[str, Callable[[], tuple[str, ...]]]):
+        self._sources = sources
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        return self._sources[key]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+
+CHOICES: Mapping[str, tuple[str, ...]] = _Choices(
+    {
+        "backend": lambda: importlib.import_module("ring_train.backends").BACKENDS,
+        "precision": _fixed("auto", "fp32", "bf16"),
+        "rollout.engine": _registered("ring_train.engine", "ENGINES", "auto"),
+        "rollout.vllm.dtype": _fixed("auto", "bfloat16", "float16", "float32"),
+        "c3po.scope": _fixed("global", "rank"),
+        "c3po.order": _fixed("batch", "shuffle"),
+        "loss.kl_estimator": _registered("ring_train.core.losses", "KL_ESTIMATORS"),
+        "loss.aggregation": _registered("ring_train.core.losses", "AGGREGATIONS", "auto"),
+        "advantage.method": _registered("ring_train.core.advantages", "ADVANTAGES"),
+    }
+)
 
 
 def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
@@ -219,16 +259,16 @@ def _build(cls, raw: dict[str, Any], prefix: str, source: str):
                 raise UserError(f"{source}: {e}") from None
         else:
             kwargs[name] = _coerce(value, tp, key, source)
-            if key in CHOICES and kwargs[name] not in CHOICES[key]:
-                raise UserError(
-                    f"{source}: key '{key}': must be one of {', '.join(CHOICES[key])}, got {value!r}"
-                )
+            if key in CHOICES and kwargs[name] not in (allowed := CHOICES[key]):
+                raise UserError(f"{source}: key '{key}': must be one of {', '.join(allowed)}, got {value!r}")
     return cls(**kwargs)
 
 
 def from_dict(raw: dict[str, Any], source: str = "config") -> RLConfig:
     cfg = _build(RLConfig, raw, "", source)
     _check(cfg, source)
+    for stage in cfg.stages:  # a stage's overrides are refused now, not when the stage starts
+        cfg.for_stage(stage, source)
     return cfg
 
 
@@ -248,9 +288,15 @@ def _check(cfg: RLConfig, source: str) -> None:
             bad(key, f"must be >= 1, got {value}")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
         bad("device", f"must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
-    if cfg.rollout.engine == "vllm" and cfg.device == "cpu":
+    from .core.advantages import get_advantage
+    from .core.losses import AGGREGATIONS
+    from .engine import AUTO, get_engine
+
+    engine = cfg.rollout.engine
+    if engine != AUTO and get_engine(engine).needs_cuda and cfg.device == "cpu":
         bad(
-            "rollout.engine", "vllm rollouts need a CUDA device (device: auto or cuda); use engine: hf on CPU"
+            "rollout.engine",
+            f"{engine} rollouts need a CUDA device (device: auto or cuda); use engine: hf on CPU",
         )
     if not 0 < cfg.rollout.vllm.gpu_memory_utilization < 1:
         bad("rollout.vllm.gpu_memory_utilization", "must be in (0, 1)")
@@ -258,14 +304,19 @@ def _check(cfg: RLConfig, source: str) -> None:
         bad("lanes", f"must be >= 0 (0 = one per CPU thread), got {cfg.lanes}")
     if cfg.c3po.enabled and (cfg.c3po.budget is None or cfg.c3po.budget < 1):
         bad("c3po.budget", "C3PO needs a positive token budget Φ (or set c3po.enabled: false)")
-    if not cfg.c3po.enabled and cfg.loss.aggregation == "constant":
-        bad("loss.aggregation", "'constant' divides by Φ and needs c3po.enabled: true")
+    agg = cfg.loss.aggregation
+    if not cfg.c3po.enabled and agg != "auto" and AGGREGATIONS.get(agg).needs_budget:
+        bad("loss.aggregation", f"{agg!r} divides by Φ and needs c3po.enabled: true")
     if cfg.loss.tis_cap is not None and cfg.loss.tis_cap < 1:
         bad("loss.tis_cap", f"must be >= 1 (or null for no importance weights), got {cfg.loss.tis_cap}")
     if cfg.loss.dual_clip is not None and cfg.loss.dual_clip <= 1:
         bad("loss.dual_clip", "must be > 1")
-    if cfg.advantage.method == "rloo" and cfg.rollout.group_size < 2:
-        bad("advantage.method", "rloo needs rollout.group_size >= 2")
+    needed = get_advantage(cfg.advantage.method).min_group_size
+    if cfg.rollout.group_size < needed:
+        bad(
+            "advantage.method",
+            f"{cfg.advantage.method!r} needs rollout.group_size >= {needed}, got {cfg.rollout.group_size}",
+        )
     if not 0 <= cfg.reward.model_weight <= 1:
         bad("reward.model_weight", "must be in [0, 1]")
 

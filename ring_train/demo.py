@@ -94,6 +94,14 @@ def build_raw_pool(path: Path, seed: int = 0) -> dict[str, int]:
     return planted
 
 
+def _quiet_library_bars() -> None:
+    """The demo's checkpoints are tiny and local: transformers' bar for each load and save (annotate
+    loads the chosen checkpoint once more) would be its loudest output. Warnings and errors still print."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def _cli(tool, args: list[str]) -> None:
     code = tool.main(args)
     if code != 0:
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    _quiet_library_bars()
     t0 = time.time()
     print("[1/4] building a raw problem pool ...", flush=True)
     planted = build_raw_pool(out / "raw.jsonl", args.seed)

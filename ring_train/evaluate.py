@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
+from .engine import RolloutEngine, SamplingSettings
 from .forward import run_responses
-from .rollout import sample
+from .hf_rollouts import HFRollouts
 from .text import decode_response, encode_prompt
 
 
@@ -25,13 +26,19 @@ def evaluate(
     max_new_tokens: int = 64,
     batch_prompts: int = 64,
     generator: torch.Generator | None = None,
-    sampler=None,
+    engine: RolloutEngine | None = None,
 ) -> dict[str, float]:
     """Sample ``samples`` responses per row; returns pass rate (overall and per domain), mean token
-    entropy (nats, over the sampled tokens) and mean response length. ``sampler`` (same call as
-    ``rollout.sample`` without the model, e.g. a vLLM engine's ``sample``) replaces sampling with
-    ``model``; entropies are always the model's own."""
-    sampler = sampler or (lambda prompts, k, **kw: sample(model, prompts, k, **kw))
+    entropy (nats, over the sampled tokens) and mean response length. ``engine`` samples (default: the
+    ``hf`` engine on ``model`` itself; the trainer passes its rollout engine, e.g. vLLM); entropies are
+    always the model's own."""
+    engine = engine if engine is not None else HFRollouts.of_model(model)
+    settings = SamplingSettings(
+        max_new_tokens=max_new_tokens,
+        eos_id=tokenizer.eos_token_id,
+        pad_id=tokenizer.pad_token_id,
+        temperature=temperature,
+    )
     was_training = model.training
     model.eval()
     passed: dict[str, list[float]] = defaultdict(list)
@@ -39,15 +46,7 @@ def evaluate(
     for start in range(0, len(rows), batch_prompts):
         chunk = rows[start : start + batch_prompts]
         prompts = [encode_prompt(tokenizer, r["prompt"]) for r in chunk]
-        ro = sampler(
-            prompts,
-            samples,
-            max_new_tokens=max_new_tokens,
-            eos_id=tokenizer.eos_token_id,
-            pad_id=tokenizer.pad_token_id,
-            temperature=temperature,
-            generator=generator,
-        )
+        ro = engine.sample(prompts, samples, settings, generator=generator)
         keep = [len(r) for r in ro.responses]
         for mb in run_responses(model, prompts, ro.responses, ro.group, keep, pad_id=tokenizer.pad_token_id):
             ent_sum += float((mb.entropy * mb.mask).sum())

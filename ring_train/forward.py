@@ -15,6 +15,7 @@ import torch
 from transformers import DynamicCache
 
 from .core.losses import token_entropy, token_logprobs
+from .hf_compat import cache_kwargs, output_cache
 from .rollout import left_pad, model_device, positions, right_padded
 
 
@@ -65,7 +66,7 @@ def run_responses(
     ids, mask = left_pad(prompt_ids, pad_id, dev)
     pos = positions(mask)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
-    layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+    layers = [(layer.keys, layer.values) for layer in output_cache(out).layers]
     last_logits = out.logits[:, -1]
     if training:
         leaves = [(k.detach().requires_grad_(), v.detach().requires_grad_()) for k, v in layers]
@@ -90,8 +91,8 @@ def run_responses(
                 input_ids=tgt[:, :-1],
                 attention_mask=amask,
                 position_ids=rpos,
-                past_key_values=cache,
                 use_cache=True,
+                **cache_kwargs(model, cache),
             ).logits
             logits = torch.cat([first, rest], dim=1)
         else:

@@ -39,12 +39,13 @@ class RewardModel:
 
         from transformers import AutoModelForSequenceClassification
 
-        from .models.load import load_tokenizer
+        from .models.load import load_tokenizer, quiet_weight_io
 
         if not (Path(path) / "config.json").exists():
             raise UserError(f"{path}: reward model is not a model directory (no config.json)")
         self.tokenizer = load_tokenizer(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype="float32").eval()
+        with quiet_weight_io(path):
+            self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype="float32").eval()
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
         import torch

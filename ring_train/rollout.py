@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .hf_compat import cache_kwargs, output_cache
+
 
 @dataclass
 class Rollout:
@@ -97,7 +99,7 @@ def sample(
     ids, mask = left_pad(prompt_ids, pad_id, dev)
     pos = positions(mask)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
-    cache = out.past_key_values
+    cache = output_cache(out)
     cache.batch_repeat_interleave(k)
     logits = out.logits[:, -1].repeat_interleave(k, 0)
     mask = mask.repeat_interleave(k, 0)
@@ -127,8 +129,8 @@ def sample(
             input_ids=tok[:, None],
             attention_mask=mask,
             position_ids=next_pos[:, None],
-            past_key_values=cache,
             use_cache=True,
+            **cache_kwargs(model, cache),
         )
         logits = out.logits[:, -1]
         next_pos = next_pos + 1
@@ -227,7 +229,11 @@ def _forward_lean(model, inner, ids, positions, mask, cache: StaticKV) -> torch.
     rope = inner.rotary_emb(h, positions)
     for layer in inner.layers:
         out = layer(
-            h, attention_mask=mask, position_ids=positions, past_key_values=cache, position_embeddings=rope
+            h,
+            attention_mask=mask,
+            position_ids=positions,
+            position_embeddings=rope,
+            **cache_kwargs(layer, cache),
         )
         h = out[0] if isinstance(out, tuple) else out
     cache.advance(ids.shape[1])

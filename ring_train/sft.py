@@ -23,6 +23,7 @@ from ring_data.runtime import progress, write_stats
 
 from .data import read_sft_rows
 from .device import resolve_device
+from .models.load import save_policy
 from .text import encode_prompt
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,7 @@ def run_sft(
             losses.append(loss.item())
             history.append({"global_step": step, "sft/loss": losses[-1], "epoch": epoch})
         ckpt = out / f"epoch_{epoch}"
-        policy.save_pretrained(ckpt)
-        tok.save_pretrained(ckpt)
+        save_policy(policy, tok, ckpt)
         saved.append(ckpt)
         log.info("epoch %d: mean loss %.4f -> %s", epoch, sum(losses) / len(losses), ckpt)
     (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))

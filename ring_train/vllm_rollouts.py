@@ -24,6 +24,7 @@ import torch
 from ring_data.errors import UserError
 
 from .config import VLLMConfig
+from .engine import SamplingSettings, SeparateEngine
 from .rollout import Rollout
 
 
@@ -135,10 +136,11 @@ def check_available() -> Any:
     return vllm
 
 
-class VLLMRollouts:
-    """A vLLM engine that samples for the policy and follows its weights."""
+class VLLMRollouts(SeparateEngine):
+    """A vLLM engine that samples for the policy and follows its weights (``rollout.engine: vllm``)."""
 
     def __init__(self, model_path: str, cfg: VLLMConfig, *, seed: int):
+        super().__init__()
         self.vllm = check_available()
         self.cfg = cfg
         self.llm = self.vllm.LLM(**engine_kwargs(model_path, cfg, seed=seed))
@@ -155,28 +157,27 @@ class VLLMRollouts:
             self.asleep = False
         self.llm.reset_prefix_cache()
 
-    def sample(
-        self,
-        prompt_ids: list[list[int]],
-        k: int,
-        *,
-        max_new_tokens: int,
-        eos_id: int,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        **_: Any,  # hf-engine options that do not apply (pad_id, generator: vLLM seeds its own sampler)
+    def generate(
+        self, prompt_ids: list[list[int]], k: int, settings: SamplingSettings, generator=None
     ) -> Rollout:
+        """K samples per prompt from the weights last pushed (``generator`` does not apply: vLLM seeds
+        its own sampler)."""
         if self.asleep:
             raise RuntimeError("the vLLM engine is asleep: push_weights() wakes it with the current policy")
         params = sampling_params(
-            self.vllm, k, max_new_tokens=max_new_tokens, eos_id=eos_id, temperature=temperature, top_p=top_p
+            self.vllm,
+            k,
+            max_new_tokens=settings.max_new_tokens,
+            eos_id=settings.eos_id,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
         )
         prompts = [self.vllm.TokensPrompt(prompt_token_ids=list(p)) for p in prompt_ids]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        return rollout_from_outputs(prompt_ids, outputs, k, eos_id)
+        return rollout_from_outputs(prompt_ids, outputs, k, settings.eos_id)
 
     def sleep(self) -> None:
-        """Free the engine's GPU memory until the next ``push_weights`` (only with ``sleep: true``)."""
+        """Free the engine's GPU memory until the next push (only with ``sleep: true``)."""
         if self.cfg.sleep and not self.asleep:
             self.llm.sleep(level=2)
             self.asleep = True

@@ -1,8 +1,9 @@
-"""Embedded backend: one process, torch, on CPU or one GPU. Rollouts by batched KV-cache sampling
-(prompt prefilled once per group, finished samples leave the batch) or by an in-process vLLM engine
-that follows the policy's weights, rewards through ``verifiers.verify_batch`` in worker
-processes, C3PO planning + GRPO-family loss from ``ring_train.core``, one optimizer step per rollout
-(``optim.ppo_epochs`` for more), checkpoints that resume exactly.
+"""Embedded backend: one process, torch, on CPU or one GPU. Rollouts from a registered rollout engine
+(``hf``: batched KV-cache sampling by the policy itself, split over lanes; ``vllm``: an in-process vLLM
+engine that follows the policy's weights), rewards through ``verifiers.verify_batch`` in worker
+processes, C3PO planning + the registered advantage estimator, aggregation and KL estimator from
+``ring_train.core``, one optimizer step per rollout (``optim.ppo_epochs`` for more), checkpoints that
+resume exactly. It honours every config key (:data:`SUPPORT`).
 """
 
 from __future__ import annotations
@@ -25,20 +26,54 @@ from .. import checkpoint
 from ..config import RLConfig, aggregation, save_resolved
 from ..core.advantages import group_advantages, zero_variance_groups
 from ..core.c3po import plan_step
-from ..core.losses import aggregate, clipped_surrogate, kl_penalty, step_normalizer, truncated_is_weights
+from ..core.losses import step_normalizer
+from ..core.policy_loss import LossSettings, policy_loss
 from ..core.schedule import MixtureSampler, Stage
 from ..data import read_problem_rows
 from ..device import autocast, resolve_device
+from ..engine import EngineSpec, RolloutEngine, SamplingSettings, engine_name, get_engine
 from ..evaluate import evaluate
-from ..lanes import Lanes, resolve_lanes, run_responses_in_lanes, sample_in_lanes
+from ..forward import MicroBatch
+from ..lanes import Lanes, resolve_lanes, run_responses_in_lanes
 from ..metrics import MetricsLog, plot_curves, read_metrics
-from ..models.load import load_policy
+from ..models.load import load_policy, save_policy
 from ..rewards import Rewarder
 from ..rollout import Rollout, right_padded
 from ..text import decode_response, encode_prompt
-from ..vllm_rollouts import VLLMRollouts, check_available
+from .support import Native, check_support, config_keys
 
 log = logging.getLogger(__name__)
+
+DEFAULT_ENGINE = "hf"  # rollout.engine: auto
+DEFAULT_PRECISION = "fp32"  # precision: auto
+# every key is implemented here; the table exists so the OpenRLHF backend's can be checked against it
+SUPPORT = {key: Native() for key in config_keys()}
+STATS = ("clipped", "kl", "entropy", "tokens", "loss", "is_weight", "is_capped", "sampler_gap")
+
+
+def precision(cfg: RLConfig) -> str:
+    return DEFAULT_PRECISION if cfg.precision == "auto" else cfg.precision
+
+
+def build_engine(cfg: RLConfig, start: str) -> RolloutEngine:
+    """The registered rollout engine ``cfg.rollout.engine`` (``auto``: hf)."""
+    entry = get_engine(engine_name(cfg.rollout.engine, DEFAULT_ENGINE))
+    return entry.factory(EngineSpec(start, cfg.rollout, cfg.seed))
+
+
+class _FirstPassLogps:
+    """π_old of each response: its log-probs in the step's first pass (PPO epoch 0, where the ratio is
+    1), reused by later epochs so the clip bites."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, torch.Tensor] = {}
+
+    def of(self, mb: MicroBatch) -> torch.Tensor:
+        if mb.rows[0] in self.rows:
+            return torch.stack([self.rows[i] for i in mb.rows])
+        for j, i in enumerate(mb.rows):
+            self.rows[i] = mb.logp[j].detach()
+        return mb.logp.detach()
 
 
 @dataclass
@@ -89,7 +124,7 @@ class StageRunner:
         start: str,
         rewarder: Rewarder,
         global_step0: int,
-        engine: VLLMRollouts | None = None,
+        engine: RolloutEngine | None = None,
     ):
         self.cfg, self.stage, self.start, self.rewarder = cfg, stage, start, rewarder
         self.device = resolve_device(cfg.device)
@@ -102,8 +137,10 @@ class StageRunner:
             else 1
         )
         self.lanes = self._lanes(self.model)
-        self.engine = engine  # None: the policy samples its own rollouts (rollout.engine hf)
-        self.engine_current = False  # the engine holds this policy's current weights
+        self._owns_engine = engine is None  # else the run's, shared by its stages and closed by train()
+        self.engine = engine if engine is not None else build_engine(cfg, start)
+        self.engine.sync_weights(self.lanes)
+        self.loss_settings = LossSettings.of(cfg.loss)
         self.ref_lanes = None
         if cfg.loss.kl_beta > 0:  # reference = the stage's start
             self.ref_lanes = self._lanes(copy.deepcopy(self.model).eval().requires_grad_(False))
@@ -136,16 +173,11 @@ class StageRunner:
         )
 
     def _autocast(self):
-        return autocast(self.device, self.cfg.precision)
-
-    def _ready_engine(self) -> VLLMRollouts:
-        """The vLLM engine, awake and holding the policy's current weights."""
-        if not self.engine_current or self.engine.asleep:
-            self.engine.push_weights(self.model)
-            self.engine_current = True
-        return self.engine
+        return autocast(self.device, precision(self.cfg))
 
     def close(self) -> None:
+        if self._owns_engine:
+            self.engine.close()
         for lanes in (self.lanes, self.ref_lanes):
             if lanes is not None:
                 lanes.close()
@@ -168,9 +200,9 @@ class StageRunner:
     def restore(self, ckpt: Path, state: dict[str, Any]) -> None:
         self.model, self.tok = load_policy(ckpt / "policy", device=self.device)
         self.model.train()
-        self.engine_current = False
         self.lanes.close()
         self.lanes = self._lanes(self.model)
+        self.engine.sync_weights(self.lanes)
         self.opt = torch.optim.AdamW(
             self.model.parameters(), lr=self.cfg.optim.lr, weight_decay=self.cfg.optim.weight_decay
         )
@@ -208,21 +240,15 @@ class StageRunner:
             ]
             pending[chunk.start] = (items, self.rewarder.submit(items))
 
-        settings = {
-            "max_new_tokens": cfg.rollout.max_new_tokens,
-            "eos_id": self.tok.eos_token_id,
-            "pad_id": self.tok.pad_token_id,
-            "temperature": cfg.rollout.temperature,
-            "top_p": cfg.rollout.top_p,
-        }
+        settings = SamplingSettings(
+            max_new_tokens=cfg.rollout.max_new_tokens,
+            eos_id=self.tok.eos_token_id,
+            pad_id=self.tok.pad_token_id,
+            temperature=cfg.rollout.temperature,
+            top_p=cfg.rollout.top_p,
+        )
         t0 = time.perf_counter()
-        if self.engine is not None:
-            ro = self._ready_engine().sample(prompts, K, **settings)
-            score_part(range(len(prompts)), ro)
-        else:
-            self.lanes.train(False)
-            ro = sample_in_lanes(self.lanes, prompts, K, generator=self.gen, on_part=score_part, **settings)
-            self.lanes.train(True)
+        ro = self.engine.sample_groups(prompts, K, settings, generator=self.gen, on_part=score_part)
         t_gen = time.perf_counter()
         items, verdicts, statuses = [], [], []
         for start in sorted(pending):  # prompt order = the rollout's order
@@ -264,8 +290,7 @@ class StageRunner:
             need = math.ceil(1.25 * (target - usable_tokens) / per_prompt)
             rounds.append(self._round(max(2, min(self.cfg.rollout.prompts_per_step, need))))
             usable_tokens += self._usable_tokens(rounds[-1])
-        if self.engine is not None:
-            self.engine.sleep()  # with rollout.vllm.sleep: its GPU memory is the trainer's until next step
+        self.engine.sleep()  # e.g. rollout.vllm.sleep: its GPU memory is the trainer's until the next step
         observed = usable_tokens / sum(len(r.rows) for r in rounds)
         prev = self.usable_per_prompt
         self.usable_per_prompt = observed if prev is None else 0.8 * prev + 0.2 * observed
@@ -294,85 +319,74 @@ class StageRunner:
                         ref_logp[i] = mb.logp[j]
         return ref_logp
 
-    def _loss_fn(
-        self, stats, flat_adv, old_logp, ref_logp, sampler_logps, first: bool, mode: str, normalizer: float
-    ):
-        """A micro-batch's share of the step loss (clipped surrogate, importance-weighted when another
-        engine sampled, + KL + entropy bonus), tallying the first epoch's statistics into ``stats``."""
-        loss_cfg = self.cfg.loss
-        weigh = sampler_logps is not None and loss_cfg.tis_cap is not None
-
-        def consume(mb):
-            a = flat_adv[mb.rows].unsqueeze(1)
-            old = mb.logp.detach() if first else torch.stack([old_logp[i] for i in mb.rows])
-            if first:  # π_old of later PPO epochs
-                for j, i in enumerate(mb.rows):
-                    old_logp[i] = mb.logp[j].detach()
-            per_token, clipped = clipped_surrogate(
-                mb.logp,
-                old,
-                a,
-                eps_low=loss_cfg.eps_low,
-                eps_high=loss_cfg.eps_high,
-                dual_clip=loss_cfg.dual_clip,
-            )
-            if weigh:
-                sampled = right_padded(
-                    [sampler_logps[i] for i in mb.rows],
-                    mb.logp.shape[1],
-                    math.nan,
-                    torch.float32,
-                    mb.logp.device,
-                )
-                weights = truncated_is_weights(old, sampled, loss_cfg.tis_cap)
-                per_token = per_token * weights
-                if first:
-                    stats["is_weight"] += float((weights * mb.mask).sum())
-                    stats["is_capped"] += float(((weights >= loss_cfg.tis_cap).float() * mb.mask).sum())
-                    stats["sampler_gap"] += float(((sampled - old).nan_to_num(0.0) * mb.mask).sum())
-            if ref_logp:
-                kl = kl_penalty(mb.logp, torch.stack([ref_logp[i] for i in mb.rows]), loss_cfg.kl_estimator)
-                per_token = per_token + loss_cfg.kl_beta * kl
-                if first:
-                    stats["kl"] += float((kl.detach() * mb.mask).sum())
-            if loss_cfg.entropy_coef:
-                per_token = per_token - loss_cfg.entropy_coef * mb.entropy
-            loss = aggregate(per_token, mb.mask, mode, normalizer)
-            if first:
-                stats["clipped"] += float((clipped.float() * mb.mask).sum())
-                stats["entropy"] += float((mb.entropy.detach() * mb.mask).sum())
-                stats["tokens"] += float(mb.mask.sum())
-                stats["loss"] += float(loss.detach())
-            return loss
-
-        return consume
+    def _micro_batch_loss(
+        self,
+        mb: MicroBatch,
+        *,
+        flat_adv: torch.Tensor,
+        old_logp: _FirstPassLogps,
+        ref_logp: dict[int, torch.Tensor],
+        sampler_logps: list[list[float]] | None,
+        mode: str,
+        normalizer: float,
+        tally: dict[str, float] | None,
+    ) -> torch.Tensor:
+        """A micro-batch's share of the step loss (:func:`~ring_train.core.policy_loss.policy_loss`);
+        its metric sums are added to ``tally`` when one is given."""
+        sampled = None
+        if sampler_logps is not None and self.loss_settings.tis_cap is not None:
+            width = mb.logp.shape[1]
+            rows = [sampler_logps[i] for i in mb.rows]
+            sampled = right_padded(rows, width, math.nan, torch.float32, mb.logp.device)
+        loss, metrics = policy_loss(
+            mb.logp,
+            old_logp.of(mb),
+            flat_adv[mb.rows].unsqueeze(1),
+            mb.mask,
+            mb.entropy,
+            settings=self.loss_settings,
+            aggregation=mode,
+            normalizer=normalizer,
+            ref_logp=torch.stack([ref_logp[i] for i in mb.rows]) if ref_logp else None,
+            sampler_logp=sampled,
+        )
+        if tally is not None:
+            for key, value in metrics.items():
+                tally[key] += value
+        return loss
 
     def _optimize(self, ro: Rollout, flat_adv, keep: list[int], mode: str, normalizer: float, ref_logp):
         """``optim.ppo_epochs`` optimizer steps on the kept tokens; returns (first-epoch stats, grad norm)."""
-        names = ("clipped", "kl", "entropy", "tokens", "loss", "is_weight", "is_capped", "sampler_gap")
-        lane_stats = [dict.fromkeys(names, 0.0) for _ in range(len(self.lanes))]  # no lock across lanes
-        old_logp: dict[int, torch.Tensor] = {}
+        lane_stats = [dict.fromkeys(STATS, 0.0) for _ in range(len(self.lanes))]  # no lock across lanes
+        old_logp = _FirstPassLogps()
         grad_norm = 0.0
         for epoch in range(self.cfg.optim.ppo_epochs):
             self.opt.zero_grad(set_to_none=True)
             if not sum(keep):
                 continue
-            self._forward(
-                self.lanes,
-                ro,
-                keep,
-                with_entropy=True,
-                consume_for_lane=lambda lane, first=epoch == 0: self._loss_fn(
-                    lane_stats[lane], flat_adv, old_logp, ref_logp, ro.sampler_logps, first, mode, normalizer
-                ),
-            )
+
+            def consume_for_lane(lane: int, epoch: int = epoch):
+                # the step's metrics describe the rollout's own policy: the first epoch's
+                tally = lane_stats[lane] if epoch == 0 else None
+                return lambda mb: self._micro_batch_loss(
+                    mb,
+                    flat_adv=flat_adv,
+                    old_logp=old_logp,
+                    ref_logp=ref_logp,
+                    sampler_logps=ro.sampler_logps,
+                    mode=mode,
+                    normalizer=normalizer,
+                    tally=tally,
+                )
+
+            self._forward(self.lanes, ro, keep, with_entropy=True, consume_for_lane=consume_for_lane)
             grad_norm = float(
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
             )
             self.opt.step()
-            self.engine_current = False
+            self.engine.sync_weights(self.lanes)
             self.sched.step()  # the schedule counts optimizer steps (a step with no tokens does none)
-        return {k: sum(s[k] for s in lane_stats) for k in names}, grad_norm  # lane order: deterministic
+        return {k: sum(s[k] for s in lane_stats) for k in STATS}, grad_norm  # lane order: deterministic
 
     def train_step(self) -> dict[str, float]:
         """Sample (and refill) -> group advantages -> C3PO plan -> optimizer step(s) -> metrics."""
@@ -464,20 +478,21 @@ class StageRunner:
                 temperature=self.cfg.eval.temperature,
                 max_new_tokens=self.cfg.rollout.max_new_tokens,
                 generator=gen,
-                sampler=self._ready_engine().sample if self.engine is not None else None,
+                engine=self.engine,
             )
-        if self.engine is not None:
-            self.engine.sleep()
+        self.engine.sleep()
         return {f"eval/{k}": v for k, v in res.items()}
 
 
 def _preflight(cfg: RLConfig, stages: list[Stage]) -> None:
     """Device and rollout-engine errors before the run dir is touched."""
+    check_support("embedded", cfg, stages, SUPPORT)
     for stage in stages:
         scfg = cfg.for_stage(stage)
         resolve_device(scfg.device)
-        if scfg.rollout.engine == "vllm":
-            check_available()
+        entry = get_engine(engine_name(scfg.rollout.engine, DEFAULT_ENGINE))
+        if entry.preflight is not None:
+            entry.preflight()
 
 
 def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[str, Any]:
@@ -507,14 +522,16 @@ def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[s
     )
     global_step = state["global_step"] - state["step"] if state else metrics.last_other_step
     summary: dict[str, Any] = {"stages": {}}
-    engine = None  # one vLLM engine for the whole plan: each stage pushes its own weights into it
+    engines: dict[str, RolloutEngine] = {}  # one per engine name for the whole plan (a vLLM engine is
+    # built once; each stage syncs its own weights into it)
     try:
         for stage in stages[first:]:
             scfg = cfg.for_stage(stage)
             start = state["start"] if state else stage_start(scfg, cfg.stages, stage)
-            if scfg.rollout.engine == "vllm" and engine is None:
-                engine = VLLMRollouts(start, scfg.rollout.vllm, seed=cfg.seed)
-            runner = StageRunner(scfg, stage, start, rewarder, global_step, engine)
+            name = engine_name(scfg.rollout.engine, DEFAULT_ENGINE)
+            if name not in engines:
+                engines[name] = build_engine(scfg, start)
+            runner = StageRunner(scfg, stage, start, rewarder, global_step, engines[name])
             if state:
                 runner.restore(ckpt, state)
             elif runner.eval_rows:
@@ -530,7 +547,7 @@ def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[s
     finally:
         metrics.close()
         rewarder.close()
-        if engine is not None:
+        for engine in engines.values():
             engine.close()
     records = read_metrics(metrics.path)
     summary["plot"] = str(plot_curves(records, run_dir / "curves.png", title=run_dir.name) or "")
@@ -568,8 +585,7 @@ def _run_stage(runner: StageRunner, cfg: RLConfig, metrics: MetricsLog, run_dir:
     if runner.eval_rows and not last_eval:
         last_eval = runner.evaluate()
     final = stage_dir(run_dir, stage)
-    runner.model.save_pretrained(final)
-    runner.tok.save_pretrained(final)
+    save_policy(runner.model, runner.tok, final)
     return {
         "steps": runner.step,
         "final": str(final),

@@ -1,20 +1,25 @@
-"""GRPO-family token losses and their aggregation.
+"""GRPO-family token losses, KL estimators and loss aggregations.
 
 Every function works on per-token tensors ``[B, T]`` with a 0/1 ``mask`` of the tokens that train.
 Aggregation is split in two so gradient accumulation stays exact (verl #5625): the *normalizer* is
 computed once for the whole optimizer step (:func:`step_normalizer`), and each micro-batch contributes
-``sum(loss over its tokens) / normalizer`` (:func:`aggregate`). Summing micro-batch losses therefore
+``numerator(its tokens) / normalizer`` (:func:`aggregate`). Summing micro-batch losses therefore
 equals the loss of the whole step computed at once, whatever the micro-batch split.
+
+Aggregations and KL estimators register themselves by name (``@register_aggregation``,
+``@register_kl``); ``loss.aggregation`` and ``loss.kl_estimator`` accept exactly the registered names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
-AGGREGATIONS = ("token-mean", "seq-mean", "constant")
-KL_ESTIMATORS = ("k1", "k2", "k3")
+from .registry import Registry
+
+# ---- per-token quantities ------------------------------------------------------------------------
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -26,19 +31,6 @@ def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) of the next-token distribution at each position, ``[B, T]``."""
     logp = torch.log_softmax(logits.float(), dim=-1)
     return -(logp.exp() * logp).sum(-1)
-
-
-def kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: str = "k3") -> torch.Tensor:
-    """Per-token estimate of KL(π || π_ref) from samples of π (Schulman's k1/k2/k3)."""
-    log_ratio = logp - ref_logp
-    if estimator == "k1":
-        return log_ratio
-    if estimator == "k2":
-        return 0.5 * log_ratio.pow(2)
-    if estimator == "k3":
-        # exp(ref - logp) - (ref - logp) - 1 >= 0, unbiased and low variance
-        return torch.expm1(-log_ratio) + log_ratio
-    raise ValueError(f"kl estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
 
 
 def clipped_surrogate(
@@ -79,30 +71,117 @@ def truncated_is_weights(old_logp: torch.Tensor, sampler_logp: torch.Tensor, cap
     return log_ratio.exp().clamp(max=cap)
 
 
-def step_normalizer(mode: str, kept_lengths: Sequence[int], budget: int | None = None) -> float:
-    """The denominator of one optimizer step's loss, computed over ALL its micro-batches.
+# ---- KL estimators -------------------------------------------------------------------------------
 
-    token-mean: number of trained tokens (DAPO); seq-mean: number of trained sequences (each sequence
-    is first averaged over its own tokens, GRPO); constant: the fixed budget Φ (C3PO; with Φ = max
-    response length x sequences this is Dr. GRPO's constant normaliser)."""
-    if mode == "token-mean":
-        return float(max(1, sum(kept_lengths)))
-    if mode == "seq-mean":
-        return float(max(1, sum(1 for n in kept_lengths if n > 0)))
-    if mode == "constant":
-        if not budget or budget <= 0:
-            raise ValueError("aggregation 'constant' needs a positive budget Φ")
-        return float(budget)
-    raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {mode!r}")
+
+@dataclass(frozen=True)
+class KLEstimator:
+    name: str
+    compute: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logp, ref_logp) -> per-token KL
+    openrlhf: str | None = None  # OpenRLHF's --algo.kl.estimator with the same formula, if any
+
+
+KL_ESTIMATORS: Registry[KLEstimator] = Registry("KL estimator")
+
+
+def register_kl(name: str, *, openrlhf: str | None = None, replace: bool = False):
+    """Decorator: register ``fn(logp, ref_logp) -> per-token KL(π || π_ref)`` as ``loss.kl_estimator``."""
+    return KL_ESTIMATORS.decorator(name, lambda fn: KLEstimator(name, fn, openrlhf), replace=replace)
+
+
+# Schulman's estimators of KL(π || π_ref) from samples of π
+@register_kl("k1", openrlhf="k1")
+def kl_k1(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    return logp - ref_logp
+
+
+@register_kl("k2", openrlhf="k2")
+def kl_k2(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (logp - ref_logp).pow(2)
+
+
+@register_kl("k3", openrlhf="k3")
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    log_ratio = logp - ref_logp
+    # exp(ref - logp) - (ref - logp) - 1 >= 0, unbiased and low variance
+    return torch.expm1(-log_ratio) + log_ratio
+
+
+def kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: str = "k3") -> torch.Tensor:
+    """Per-token estimate of KL(π || π_ref) by the registered ``estimator``."""
+    return KL_ESTIMATORS.get(estimator).compute(logp, ref_logp)
+
+
+# ---- aggregations --------------------------------------------------------------------------------
+
+
+def token_sum(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ loss over the micro-batch's trained tokens."""
+    return (per_token * mask).sum()
+
+
+def sequence_mean_sum(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ over the micro-batch's trained sequences of each one's mean token loss."""
+    per_seq = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+    return per_seq[mask.sum(-1) > 0].sum()
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    name: str
+    # the step's denominator from the kept tokens per response (and the budget Φ), over ALL micro-batches
+    normalizer: Callable[[Sequence[int], int | None], float]
+    numerator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = token_sum  # one micro-batch's share
+    needs_budget: bool = False  # divides by Φ: only valid with c3po.enabled (checked at config load)
+    openrlhf: str | None = None  # OpenRLHF's --actor.loss_agg_mode computing the same, if any
+
+
+AGGREGATIONS: Registry[Aggregation] = Registry("loss aggregation")
+
+
+def register_aggregation(
+    name: str,
+    *,
+    numerator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = token_sum,
+    needs_budget: bool = False,
+    openrlhf: str | None = None,
+    replace: bool = False,
+):
+    """Decorator: register ``normalizer(kept_lengths, budget) -> float`` (with its micro-batch
+    ``numerator(per_token, mask)``) as ``loss.aggregation: name``."""
+    return AGGREGATIONS.decorator(
+        name, lambda fn: Aggregation(name, fn, numerator, needs_budget, openrlhf), replace=replace
+    )
+
+
+@register_aggregation("token-mean", openrlhf="token-mean")
+def token_mean(kept_lengths: Sequence[int], budget: int | None = None) -> float:
+    """Number of trained tokens (DAPO)."""
+    return float(max(1, sum(kept_lengths)))
+
+
+@register_aggregation("seq-mean", numerator=sequence_mean_sum, openrlhf="seq-mean-token-mean")
+def seq_mean(kept_lengths: Sequence[int], budget: int | None = None) -> float:
+    """Number of trained sequences, each first averaged over its own tokens (GRPO)."""
+    return float(max(1, sum(1 for n in kept_lengths if n > 0)))
+
+
+# OpenRLHF: token-mean whose token count the C3PO patch pins to Φ
+@register_aggregation("constant", needs_budget=True, openrlhf="token-mean")
+def constant(kept_lengths: Sequence[int], budget: int | None = None) -> float:
+    """The fixed budget Φ (C3PO; with Φ = max response length x sequences this is Dr. GRPO's
+    constant normaliser)."""
+    if not budget or budget <= 0:
+        raise ValueError("aggregation 'constant' needs a positive budget Φ")
+    return float(budget)
+
+
+def step_normalizer(mode: str, kept_lengths: Sequence[int], budget: int | None = None) -> float:
+    """The denominator of one optimizer step's loss under aggregation ``mode``."""
+    return AGGREGATIONS.get(mode).normalizer(kept_lengths, budget)
 
 
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: float) -> torch.Tensor:
-    """This micro-batch's share of the step loss: ``Σ loss·mask / normalizer`` (seq-mean: each row is
-    averaged over its own tokens first). Sum the results over micro-batches; never average them."""
-    mask = mask.to(per_token.dtype)
-    if mode == "seq-mean":
-        per_seq = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
-        return per_seq[mask.sum(-1) > 0].sum() / normalizer
-    if mode in ("token-mean", "constant"):
-        return (per_token * mask).sum() / normalizer
-    raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {mode!r}")
+    """This micro-batch's share of the step loss: ``numerator / normalizer``. Sum the results over
+    micro-batches; never average them."""
+    return AGGREGATIONS.get(mode).numerator(per_token, mask.to(per_token.dtype)) / normalizer

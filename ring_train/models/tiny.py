@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from .load import save_policy
+
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 
@@ -58,6 +60,4 @@ def create_tiny_policy(
     tokenizer = train_tokenizer(texts, vocab_size)
     model = build_tiny_model(tokenizer, seed=seed, **model_overrides)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return save_policy(model, tokenizer, out)

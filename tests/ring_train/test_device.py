@@ -79,9 +79,9 @@ def test_cuda_without_a_gpu_is_a_one_line_error():
     ("extra", "message"),
     [
         ({"device": "gpu"}, "key 'device': must be auto, cpu, cuda or cuda:N"),
-        ({"precision": "fp16"}, "key 'precision': must be one of fp32, bf16"),
+        ({"precision": "fp16"}, "key 'precision': must be one of auto, fp32, bf16"),
         ({"device": "cpu", "rollout": {"engine": "vllm"}}, "vllm rollouts need a CUDA device"),
-        ({"rollout": {"engine": "sglang"}}, "key 'rollout.engine': must be one of hf, vllm"),
+        ({"rollout": {"engine": "sglang"}}, "key 'rollout.engine': must be one of auto, hf, vllm"),
         ({"rollout": {"vllm": {"gpu_memory_utilization": 1.5}}}, "gpu_memory_utilization': must be in"),
         ({"rollout": {"vllm": {"sleep_mode": True}}}, "unknown key 'rollout.vllm.sleep_mode'"),
         ({"rollout": {"vllm": {"dtype": "fp8"}}}, "key 'rollout.vllm.dtype': must be one of auto, bfloat16"),

@@ -64,6 +64,20 @@ def _openrlhf_flags() -> set[str]:
     return flags
 
 
+def _openrlhf_choices(flag: str) -> tuple:
+    """The literal ``choices`` OpenRLHF's parser gives ``flag``."""
+    import importlib.util
+
+    src = Path(importlib.util.find_spec("openrlhf").submodule_search_locations[0], "cli", "train_ppo_ray.py")
+    for node in ast.walk(ast.parse(src.read_text())):
+        is_call = isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument"
+        if is_call and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == flag:
+            for kw in node.keywords:
+                if kw.arg == "choices":
+                    return tuple(ast.literal_eval(kw.value))
+    raise AssertionError(f"OpenRLHF declares no choices for {flag}")
+
+
 def _cfg(tmp_path, **over):
     data = tmp_path / "math.jsonl"
     data.write_text(
@@ -99,6 +113,65 @@ def test_argv_uses_only_flags_openrlhf_declares(tmp_path):
     assert "--train.batch_size 128" in joined  # one optimizer step per rollout: 16 prompts x 8
     assert "--algo.kl.use_loss --algo.kl.estimator k3 --algo.kl.init_coef 0.001" in joined
     assert "--actor.eps_clip_low_high 0.2 0.28" in joined and "--data.max_samples 48" in joined
+
+
+def test_every_optional_flag_exists_and_the_mapping_follows_the_config(tmp_path):
+    """With every optional mapping on (eval set, vLLM settings, importance weights, dual clip, warm-up,
+    PPO epochs), each emitted flag is one OpenRLHF declares, carrying the configured value."""
+    cfg, data = _cfg(
+        tmp_path,
+        rollout={
+            "vllm": {
+                "enforce_eager": True,
+                "sleep": True,
+                "max_model_len": 4096,
+                "gpu_memory_utilization": 0.6,
+            }
+        },
+        optim={"weight_decay": 0.1, "warmup_steps": 1, "grad_clip": 0.5, "ppo_epochs": 2},
+        loss={"tis_cap": 3.0, "dual_clip": 3.0, "kl_beta": 0.0},
+        eval={"data": str(tmp_path / "math.jsonl"), "every": 5, "samples": 2, "temperature": 0.6},
+        c3po={"enabled": False},
+    )
+    argv = argv_mod.build_argv(
+        cfg,
+        cfg.stages[0],
+        model="m",
+        prompt_files=[str(data)],
+        stage_dir=tmp_path / "s",
+        reward_func="r.py",
+        eval_file="e.jsonl",
+    )
+    assert not {a for a in argv if a.startswith("--")} - _openrlhf_flags()
+    joined = " ".join(argv)
+    for expected in (
+        "--actor.adam.weight_decay 0.1",
+        "--actor.max_norm 0.5",
+        "--train.max_epochs 2",
+        "--actor.lr_scheduler constant_with_warmup --actor.lr_warmup_ratio 0.0833333333333",  # 0.5 / 6
+        "--algo.advantage.is_correction_level token --algo.advantage.is_correction_mode clip "
+        "--algo.advantage.is_correction_threshold 0 3.0",
+        "--actor.dual_clip 3.0",
+        "--vllm.gpu_memory_utilization 0.6",
+        "--vllm.enforce_eager --vllm.enable_sleep --data.max_len 4096",
+        "--actor.loss_agg_mode seq-mean-token-mean",  # auto without C3PO: seq-mean
+        "--algo.kl.init_coef 0",
+        "--eval.dataset e.jsonl --eval.steps 5 --eval.n_samples_per_prompt 2 --eval.temperature 0.6",
+    ):
+        assert expected in joined, expected
+
+
+def test_registered_parts_map_to_names_openrlhf_accepts():
+    from ring_train.core.advantages import ADVANTAGES
+    from ring_train.core.losses import AGGREGATIONS, KL_ESTIMATORS
+
+    for registry, flag in (
+        (ADVANTAGES, "--algo.advantage.estimator"),
+        (AGGREGATIONS, "--actor.loss_agg_mode"),
+        (KL_ESTIMATORS, "--algo.kl.estimator"),
+    ):
+        names = {registry.get(n).openrlhf for n in registry.names()}
+        assert None not in names and names <= set(_openrlhf_choices(flag)), (flag, names)
 
 
 def test_rows_export_to_prompt_and_json_label_and_reward_through_verifiers(tmp_path):

@@ -16,6 +16,7 @@ from ring_data.errors import UserError
 from ring_data.rows import write_jsonl
 from ring_train.backends import get_backend
 from ring_train.config import from_dict
+from ring_train.engine import SeparateEngine
 from ring_train.metrics import read_metrics
 from ring_train.models.tiny import create_tiny_policy
 from ring_train.recipes.arithmetic import problem_row, solution_text
@@ -288,17 +289,18 @@ def test_rollouts_from_another_engine_are_importance_weighted(setup):
     assert unknown["loss"] == pytest.approx(plain["loss"], rel=1e-6)
 
 
-class _CopyEngine:
-    """A second inference copy of the policy with the vLLM engine's interface (push_weights, sample,
-    sleep): real weights, real sampling, and the sampled tokens' log-probs from its own forward. It
-    checks what the runner owes any such engine: current weights before every rollout."""
+class _CopyEngine(SeparateEngine):
+    """A second inference copy of the policy with the vLLM engine's shape (a :class:`SeparateEngine`:
+    weights pushed lazily after ``sync_weights``): real weights, real sampling, and the sampled tokens'
+    log-probs from its own forward. It checks what the runner owes any such engine: a sync after every
+    change of the policy's weights, so each rollout samples the current policy."""
 
     def __init__(self, start: str, sleeps: bool):
         from ring_train.models.load import load_policy
 
+        super().__init__()
         self.model, _ = load_policy(start)
         self.model.eval()
-        self.asleep = False
         self.pushes = 0
         self.stale_samples = 0
         self.policy = None
@@ -309,18 +311,19 @@ class _CopyEngine:
         self.policy, self.asleep = model, False
         self.pushes += 1
 
-    def sample(self, prompt_ids, k, *, generator=None, **kw):
+    def generate(self, prompt_ids, k, settings, generator):
         from ring_train.forward import run_responses
         from ring_train.rollout import sample
 
         current = all(torch.equal(a, b) for a, b in zip(self.model.parameters(), self.policy.parameters()))
         self.stale_samples += not current
-        ro = sample(self.model, prompt_ids, k, generator=torch.Generator().manual_seed(self.pushes), **kw)
+        gen = torch.Generator().manual_seed(self.pushes)
+        ro = sample(self.model, prompt_ids, k, generator=gen, **settings.as_kwargs())
         keep = [len(r) for r in ro.responses]
         logps = [[] for _ in keep]
         with torch.no_grad():
             for mb in run_responses(
-                self.model, ro.prompt_ids, ro.responses, ro.group, keep, pad_id=kw["pad_id"]
+                self.model, ro.prompt_ids, ro.responses, ro.group, keep, pad_id=settings.pad_id
             ):
                 for j, i in enumerate(mb.rows):
                     logps[i] = mb.logp[j, : keep[i]].tolist()
@@ -330,12 +333,16 @@ class _CopyEngine:
     def sleep(self) -> None:
         self.asleep = self.sleeps  # like rollout.vllm.sleep
 
+    def close(self) -> None:
+        pass
+
 
 @pytest.mark.parametrize("sleeps", [False, True])
 def test_a_separate_rollout_engine_gets_the_weights_before_every_rollout(setup, sleeps):
-    """With a rollout engine (as with vLLM) the runner pushes the policy's weights after every optimizer
-    step and before eval, and wakes a sleeping engine; the engine's own log-probs reach the loss, where
-    an engine computing what the policy computes gives importance weights of 1."""
+    """With a separate rollout engine (as with vLLM) the runner syncs the policy's weights after every
+    optimizer step, so the engine pushes them before the next rollout or eval and a sleeping engine is
+    woken; the engine's own log-probs reach the loss, where an engine computing what the policy
+    computes gives importance weights of 1."""
     from ring_train.backends.embedded import StageRunner
     from ring_train.rewards import Rewarder
 

@@ -165,6 +165,8 @@ def test_engine_follows_the_policy_weights_live(trained_policy):
     """Greedy vLLM samples equal the policy's own greedy samples, before and after the policy's
     weights change and across a sleep: what the trainer pushes is what the engine samples from."""
     from ring_train.data import read_problem_rows
+    from ring_train.engine import SamplingSettings
+    from ring_train.lanes import Lanes
     from ring_train.models.load import load_policy
     from ring_train.rollout import sample
     from ring_train.text import encode_prompt
@@ -172,27 +174,28 @@ def test_engine_follows_the_policy_weights_live(trained_policy):
     root, ckpt, data = trained_policy
     model, tok = load_policy(ckpt, device="cuda")
     prompts = [encode_prompt(tok, r["prompt"]) for r in read_problem_rows(data["heldout"])[:32]]
-    kw = {"max_new_tokens": 24, "eos_id": tok.eos_token_id, "temperature": 0.0}
+    settings = SamplingSettings(24, tok.eos_token_id, tok.pad_token_id, temperature=0.0)
     cfg = VLLMConfig(dtype="float32", gpu_memory_utilization=0.3, sleep=True)
     engine = VLLMRollouts(str(ckpt), cfg, seed=0)
+    policy = Lanes(model, 1)
 
-    def agreement() -> float:
-        ours = sample(model, prompts, 1, pad_id=tok.pad_token_id, **kw).responses
-        theirs = engine.sample(prompts, 1, **kw).responses
-        return sum(a == b for a, b in zip(ours, theirs)) / len(prompts)
+    def agreement(theirs) -> float:
+        ours = sample(model, prompts, 1, **settings.as_kwargs()).responses
+        return sum(a == b for a, b in zip(ours, theirs.responses)) / len(prompts)
 
     try:
-        assert agreement() >= 0.9
-        with torch.no_grad():  # another policy: the engine must follow it once pushed
+        engine.sync_weights(policy)
+        assert agreement(engine.sample(prompts, 1, settings)) >= 0.9
+        with torch.no_grad():  # another policy: the engine must follow it once synced
             for p in model.parameters():
                 p.add_(torch.randn_like(p) * 0.05)
-        stale = agreement()
-        engine.push_weights(model)
-        assert agreement() >= 0.9 > stale
+        stale = agreement(engine.generate(prompts, 1, settings, None))  # no push yet
+        engine.sync_weights(policy)
+        assert agreement(engine.sample(prompts, 1, settings)) >= 0.9 > stale  # pushed lazily
         engine.sleep()
         assert engine.asleep
-        engine.push_weights(model)  # wakes it, with the weights
-        assert not engine.asleep and agreement() >= 0.9
+        woken = engine.sample(prompts, 1, settings)  # wakes it, with the weights
+        assert not engine.asleep and agreement(woken) >= 0.9
     finally:
         engine.close()
 

@@ -5,8 +5,11 @@ from the previous stage's HF output (which is also its reference model), with:
 - rows exported as prompt + JSON label, rewarded by ``reward_func.py`` through ``verifiers``;
 - ``patch.install`` in every Ray worker: global C3PO selection after advantages and the constant Φ
   normaliser (``dynamic_batch``), from ``ring_train.core.c3po``.
-Needs the ``[openrlhf]`` extra and CUDA GPUs; on a CPU install ``train`` stops with a one-line error.
-Extra OpenRLHF flags: ``RING_OPENRLHF_ARGS="--vllm.gpu_memory_utilization 0.5 ..."``.
+Every config key is mapped to an OpenRLHF flag or refused with a reason (``support.py``); a refused
+key set to a non-default value stops the run in one line before anything launches. Needs the
+``[openrlhf]`` extra and CUDA GPUs; on a CPU install ``train`` stops with a one-line error.
+Extra OpenRLHF flags: ``RING_OPENRLHF_ARGS="--vllm.gpu_memory_utilization 0.5 ..."`` (they come last,
+so they win over the mapped ones).
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ from pathlib import Path
 
 from ring_data.errors import UserError
 
+from ..support import check_support
 from .argv import build_argv, c3po_budget
 from .data import export_prompts
 from .settings import C3POSettings
+from .support import SUPPORT
+
+REWARD_TIMEOUT_ENV = "RING_REWARD_TIMEOUT"  # read by reward_func.py in OpenRLHF's workers
 
 REQUIRED = ("openrlhf", "vllm", "deepspeed", "ray", "flash_attn")
 
@@ -44,11 +51,15 @@ def check_stack() -> int:
 def prepare_stage(cfg, stage, *, model: str, stage_dir: Path, n_gpus: int, resume: bool) -> dict:
     """Export the stage's data and write the launch spec (argv + env); returns the spec."""
     stage_dir.mkdir(parents=True, exist_ok=True)
-    prompt_files = []
+    prompt_files, n_rows = [], 0
     for i, path in enumerate(stage.datasets):
         out = stage_dir / f"prompts_{i}.jsonl"
-        export_prompts(path, out)
+        n_rows += export_prompts(path, out)
         prompt_files.append(str(out))
+    eval_file = None
+    if cfg.eval.data:
+        eval_file = str(stage_dir / "eval.jsonl")
+        export_prompts(cfg.eval.data, eval_file, limit=cfg.eval.max_rows)
     c3po = C3POSettings(c3po_budget(cfg), cfg.c3po.scope, cfg.c3po.order, cfg.seed)
     argv = build_argv(
         cfg,
@@ -60,13 +71,17 @@ def prepare_stage(cfg, stage, *, model: str, stage_dir: Path, n_gpus: int, resum
         n_gpus=n_gpus,
         resume=resume,
         extra=os.environ.get("RING_OPENRLHF_ARGS", ""),
+        n_rows=n_rows,
+        eval_file=eval_file,
     )
-    spec = {"argv": argv, "env": {**c3po.to_env(), "OMP_WAIT_POLICY": "PASSIVE"}}
+    env = {**c3po.to_env(), REWARD_TIMEOUT_ENV: str(cfg.reward.timeout), "OMP_WAIT_POLICY": "PASSIVE"}
+    spec = {"argv": argv, "env": env}
     (stage_dir / "openrlhf_launch.json").write_text(json.dumps(spec, indent=2))
     return spec
 
 
 def train(cfg, stages, *, resume: bool = False) -> dict:
+    check_support("openrlhf", cfg, stages, SUPPORT)
     n_gpus = check_stack()
     model, run_dir, summary = cfg.model, Path(cfg.run_dir), {"backend": "openrlhf", "stages": []}
     for stage in stages:

@@ -3,6 +3,7 @@ verifier's needs as a JSON ``label`` (OpenRLHF passes only the label column to t
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def to_prompt_row(row: dict) -> dict:
     }
 
 
-def export_prompts(source: str | Path, out_path: str | Path) -> int:
-    """Write ``source`` rows as an OpenRLHF prompt dataset (JSONL); returns the row count."""
-    return write_rows(out_path, (to_prompt_row(r) for r in read_rows(source)))
+def export_prompts(source: str | Path, out_path: str | Path, limit: int | None = None) -> int:
+    """Write ``source`` rows (the first ``limit``, if given) as an OpenRLHF prompt dataset (JSONL);
+    returns the row count."""
+    rows = (to_prompt_row(r) for r in read_rows(source))
+    return write_rows(out_path, rows if limit is None else itertools.islice(rows, limit))

@@ -2,7 +2,8 @@
 
 OpenRLHF loads this file by path inside its vLLM actors and calls ``reward_func`` per sample from a
 thread, with ``queries`` = decoded prompt + response (special tokens kept) and ``labels`` = the row's
-label column, which ``data.export_prompts`` fills with ``{"domain", "reference"}`` as JSON. It must never
+label column, which ``data.export_prompts`` fills with ``{"domain", "reference"}`` as JSON; each check is
+bounded by ``reward.timeout`` (``RING_REWARD_TIMEOUT``). It must never
 raise (OpenRLHF swallows the exception and the step then fails on a missing reward), so every
 problem becomes a reward of 0 with the reason logged.
 """
@@ -11,8 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 log = logging.getLogger("ring_train.openrlhf.reward")
+
+DEFAULT_TIMEOUT_S = 10.0  # reward.timeout's default
 
 # end-of-turn markers a decoded query may end with; verifiers see the response without them
 _TRAILING_SPECIALS = ("<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<eos>", "<|end|>")
@@ -35,6 +39,14 @@ def response_text(query: str, prompt: str) -> str:
     return text
 
 
+def _timeout() -> float:
+    """``reward.timeout`` of the run (set by the backend in every Ray worker's environment)."""
+    try:
+        return float(os.environ.get("RING_REWARD_TIMEOUT", DEFAULT_TIMEOUT_S))
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
+
+
 def score_one(query: str, prompt: str, label: str) -> tuple[float, dict[str, float]]:
     from verifiers import verify
 
@@ -45,7 +57,7 @@ def score_one(query: str, prompt: str, label: str) -> tuple[float, dict[str, flo
         log.warning("reward: unusable label %r (%s); reward 0", str(label)[:80], e)
         return 0.0, {"reward_label_error": 1.0}
     try:
-        result = verify(response_text(query, prompt), reference, domain)
+        result = verify(response_text(query, prompt), reference, domain, timeout=_timeout())
     except Exception as e:  # an unknown domain is a data error here: never let it reach OpenRLHF
         log.warning("reward: %s", e)
         return 0.0, {"reward_label_error": 1.0}
