@@ -200,7 +200,7 @@ CHOICES: Mapping[str, tuple[str, ...]] = _Choices(
     {
         "backend": lambda: importlib.import_module("ring_train.backends").BACKENDS,
         "precision": _fixed("auto", "fp32", "bf16"),
-        "rollout.engine": _registered("ring_train.engine", "ENGINES", "auto"),
+        "rollout.engine": _registered("ring_train.rollout_engines", "ENGINES", "auto"),
         "rollout.vllm.dtype": _fixed("auto", "bfloat16", "float16", "float32"),
         "c3po.scope": _fixed("global", "rank"),
         "c3po.order": _fixed("batch", "shuffle"),
@@ -290,7 +290,8 @@ def _check(cfg: RLConfig, source: str) -> None:
         bad("device", f"must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
     from .core.advantages import get_advantage
     from .core.losses import AGGREGATIONS
-    from .engine import AUTO, get_engine
+    from .engine import AUTO
+    from .rollout_engines import get_engine
 
     engine = cfg.rollout.engine
     if engine != AUTO and get_engine(engine).needs_cuda and cfg.device == "cpu":

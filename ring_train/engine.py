@@ -117,10 +117,6 @@ def engine_name(configured: str, default: str) -> str:
     return default if configured == AUTO else configured
 
 
-def get_engine(name: str) -> EngineEntry:
-    return ENGINES.get(name)
-
-
 class SeparateEngine:
     """Base of engines that hold their own copy of the policy's weights (vLLM). ``sync_weights`` only
     marks the copy stale; the weights are pushed right before the next sampling call (once, however many
@@ -163,26 +159,3 @@ class SeparateEngine:
 
     def generate(self, prompt_ids, k: int, settings: SamplingSettings, generator) -> Rollout:
         raise NotImplementedError
-
-
-# ---- built-in engines (imported when chosen: vLLM is only importable on GPU boxes) ----------------
-
-
-@register_rollout_engine("hf")
-def _hf(spec: EngineSpec) -> RolloutEngine:
-    from .hf_rollouts import HFRollouts
-
-    return HFRollouts()
-
-
-def _vllm_preflight() -> None:
-    from .vllm_rollouts import check_available
-
-    check_available()
-
-
-@register_rollout_engine("vllm", needs_cuda=True, preflight=_vllm_preflight)
-def _vllm(spec: EngineSpec) -> RolloutEngine:
-    from .vllm_rollouts import VLLMRollouts
-
-    return VLLMRollouts(spec.start, spec.rollout.vllm, seed=spec.seed)

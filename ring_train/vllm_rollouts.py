@@ -17,15 +17,17 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ring_data.errors import UserError
 
-from .config import VLLMConfig
 from .engine import SamplingSettings, SeparateEngine
 from .rollout import Rollout
+
+if TYPE_CHECKING:
+    from .config import VLLMConfig
 
 
 def import_vllm():

@@ -31,7 +31,7 @@ from ..core.policy_loss import LossSettings, policy_loss
 from ..core.schedule import MixtureSampler, Stage
 from ..data import read_problem_rows
 from ..device import autocast, resolve_device
-from ..engine import EngineSpec, RolloutEngine, SamplingSettings, engine_name, get_engine
+from ..engine import EngineSpec, RolloutEngine, SamplingSettings, engine_name
 from ..evaluate import evaluate
 from ..forward import MicroBatch
 from ..lanes import Lanes, resolve_lanes, run_responses_in_lanes
@@ -39,6 +39,7 @@ from ..metrics import MetricsLog, plot_curves, read_metrics
 from ..models.load import load_policy, save_policy
 from ..rewards import Rewarder
 from ..rollout import Rollout, right_padded
+from ..rollout_engines import get_engine
 from ..text import decode_response, encode_prompt
 from .support import Native, check_support, config_keys
 
