@@ -1,5 +1,5 @@
 """Runs untrusted programs (Python, C++, Java) for code rewards: a local isolated runner (default)
-and E2B (remote). See ARCHITECTURE.md §4 and docs/sandbox.md.
+and E2B (remote). See docs/architecture.md §4 and docs/sandbox.md.
 
 Imports only the standard library; the E2B SDK is imported when ``backend="e2b"`` is first used.
 """

@@ -1,4 +1,4 @@
-"""The result of running a program (ARCHITECTURE.md §4)."""
+"""The result of running a program (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

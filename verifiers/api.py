@@ -1,4 +1,4 @@
-"""The public entry points: ``verify``, ``verify_batch`` and ``check_reference`` (ARCHITECTURE.md §3)."""
+"""The public entry points: ``verify``, ``verify_batch`` and ``check_reference`` (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Code rewards (domain ``code``): 1 only when the extracted program passes every test.
 
-Tests come in three kinds (ARCHITECTURE.md §4): stdin/stdout, function calls (``fn_name``, Python)
+Tests come in three kinds (docs/architecture.md §4): stdin/stdout, function calls (``fn_name``, Python)
 and assert-style ``test_code`` (Python). All tests of one response run in one sandbox entry; by
 default the run stops at the first failure (the reward is all-or-nothing), ``run_all=True`` runs
 every test so ``details["fraction"]`` is exact. Options: ``run_all``, ``partial`` (score = fraction

@@ -1,4 +1,4 @@
-"""Pure comparison of a program's output with the expected one (ARCHITECTURE.md §4).
+"""Pure comparison of a program's output with the expected one (docs/architecture.md §4).
 
 stdin/stdout: whole outputs, line by line; leading and trailing blank lines and the whitespace around
 and between tokens are ignored; the line count must match (never a prefix). A token equals the

@@ -1,4 +1,4 @@
-"""Answer extraction shared by all domains (ARCHITECTURE.md §3, "Answer location").
+"""Answer extraction shared by all domains (docs/architecture.md §3, "Answer location").
 
 Order, for every domain: the text after ``</think>`` (an unclosed ``<think>`` means no answer), then the
 last ``\\boxed{}``/``\\fbox{}`` (option ``box="first"``), else the last ``<answer>...</answer>``, else a

@@ -1,4 +1,4 @@
-"""The one result type every verifier returns (ARCHITECTURE.md §3)."""
+"""The one result type every verifier returns (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

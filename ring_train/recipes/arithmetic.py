@@ -2,7 +2,7 @@
 
 Prompt: ``Compute 372+48. Put the answer in \\boxed{}.``
 SFT response: ``<think>2+8=10 7+4+1=12 3+0+1=4</think>\\boxed{420}`` (units first, carry included).
-Rows follow the problem-row schema (ARCHITECTURE §2); SFT rows add ``response``. The train, RL and
+Rows follow the problem-row schema (docs/architecture.md §2); SFT rows add ``response``. The train, RL and
 held-out splits never share a problem.
 """
 

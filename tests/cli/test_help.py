@@ -1,4 +1,4 @@
-"""Both console scripts list every verb of ARCHITECTURE §5."""
+"""Both console scripts list every verb of docs/architecture.md §5."""
 
 import shutil
 import subprocess

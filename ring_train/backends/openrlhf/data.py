@@ -1,4 +1,4 @@
-"""Problem rows (ARCHITECTURE §2) -> OpenRLHF prompt datasets: ``prompt`` as the input key and the
+"""Problem rows (docs/architecture.md §2) -> OpenRLHF prompt datasets: ``prompt`` as the input key and the
 verifier's needs as a JSON ``label`` (OpenRLHF passes only the label column to the reward function)."""
 
 from __future__ import annotations
