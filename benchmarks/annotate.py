@@ -72,7 +72,7 @@ def run_ours(model_dir: str, src: Path, out_dir: Path, args, *, overlap: bool) -
     sampler = HFSampler(model_dir, settings, batch_size=args.gen_batch)
     cfg = AnnotateConfig(n=args.n, batch_size=args.batch_size, resume=False, overlap=overlap)
     t0 = time.perf_counter()
-    stats = annotate(src, out_dir / "ours.jsonl", sampler, config=cfg)
+    stats = annotate(src, out_dir / "ours.jsonl", sampler, config=cfg).stats
     wall = time.perf_counter() - t0
     rates = [
         json.loads(line)["difficulty"]["pass_rate"]
@@ -80,9 +80,9 @@ def run_ours(model_dir: str, src: Path, out_dir: Path, args, *, overlap: bool) -
     ]
     return {
         "wall": wall,
-        "gen": stats.generate_s,
-        "verify": stats.verify_s,
-        "exposed_verify": stats.verify_wait_s,
+        "gen": stats["generate_s"],
+        "verify": stats["verify_s"],
+        "exposed_verify": stats["verify_wait_s"],
         "mean_pass": sum(rates) / len(rates),
     }
 

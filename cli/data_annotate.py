@@ -1,11 +1,9 @@
-"""``ring-data annotate``: thin CLI over :func:`ring_data.annotate.annotate`."""
+"""``ring-data annotate``: thin CLI over :func:`ring_data.annotate.annotate` (parses, prints)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
-from pathlib import Path
 
 from ring_data.errors import UserError
 
@@ -105,18 +103,11 @@ def sampler_options(args: argparse.Namespace) -> dict:
     return common
 
 
-def default_batch_size(args: argparse.Namespace) -> int:
-    """Enough problems per call to keep the sampler busy: vLLM and servers batch internally."""
-    kind = args.sampler.partition(":")[0]
-    return {"hf": 16, "openai": max(16, args.concurrency)}.get(kind, 256)
-
-
 def run(args: argparse.Namespace) -> int:
-    from ring_data.annotate import AnnotateConfig, SamplingSettings, annotate, make_sampler
+    from ring_data.annotate import AnnotateConfig, SamplingSettings, annotate
     from ring_data.annotate.prompts import parse_template_options
-    from ring_data.annotate.report import write_report
+    from ring_data.annotate.samplers import sampler_class
     from ring_data.io import parse_mapping
-    from ring_data.runtime import write_stats
 
     if args.n < 1:
         raise UserError("--n must be at least 1")
@@ -130,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
         system_prompt=args.system_prompt,
         seed=args.seed,
     )
+    options = sampler_options(args)
     config = AnnotateConfig(
         n=args.n,
-        batch_size=max(1, args.batch_size or default_batch_size(args)),
+        batch_size=max(1, args.batch_size or sampler_class(args.sampler).default_batch_size(options)),
         drop_extremes=args.drop_extremes,
         keep_range=tuple(args.keep_range) if args.keep_range else None,
         templates=parse_template_options(args.prompt_template),
@@ -145,45 +137,32 @@ def run(args: argparse.Namespace) -> int:
         on_bad_row=args.on_bad_row,
         mapping=parse_mapping(args.map) or None,
     )
-    with make_sampler(args.sampler, settings, **sampler_options(args)) as sampler:
-        stats = annotate(args.inputs, args.output, sampler, rejects=args.rejects, config=config)
-    data = stats.to_dict()
-    summary = data.pop("summary")
-    pass_rates = summary.pop("pass_rates_by_domain")
-    balanced = data["input_rows"] == stats.total_kept + stats.total_rejected
-    payload = {
-        "command": "ring-data annotate",
-        "sampler": args.sampler,
-        "settings": vars(settings),
-        **data,
-        "in_equals_kept_plus_rejected": balanced,
-        **{f"output_{k}": v for k, v in summary.items()},
-        # the histogram as counts per pass-rate value (the raw per-row list stays out of the stats)
-        "output_pass_rate_counts_by_domain": {
-            domain: {f"{p:.4g}": c for p, c in sorted(Counter(rates).items())}
-            for domain, rates in pass_rates.items()
-        },
-    }
-    stats_file = write_stats(args.output, payload)
-    if args.report:
-        write_report(args.report, {**summary, "pass_rates_by_domain": pass_rates}, data)
+    result = annotate(
+        args.inputs,
+        args.output,
+        args.sampler,
+        rejects=args.rejects,
+        report_dir=args.report,
+        config=config,
+        settings=settings,
+        sampler_options=options,
+    )
+    s = result.stats
     print(
-        f"ring-data annotate: {data['input_rows']} in = {stats.total_kept} kept + {stats.total_rejected} rejected"
-        f" ({'balanced' if balanced else 'NOT balanced: input changed since the first run?'}); "
-        f"this run annotated {stats.annotated} at {data['problems_per_s']:.2f} problems/s "
-        f"(generation {stats.generate_s:.1f}s, verification {stats.verify_s:.1f}s), "
-        f"skipped {stats.skipped_resumed} already done",
+        f"ring-data annotate: {result.conservation}"
+        f" ({'balanced' if result.balanced else 'NOT balanced: input changed since the first run?'}); "
+        f"this run annotated {s['annotated']} at {s['problems_per_s']:.2f} problems/s "
+        f"(generation {s['generate_s']:.1f}s, verification {s['verify_s']:.1f}s), "
+        f"skipped {s['skipped_resumed']} already done",
         file=sys.stderr,
     )
-    for domain, buckets in summary["buckets_by_domain"].items():
+    for domain, buckets in s["output_buckets_by_domain"].items():
         print(f"  {domain}: " + ", ".join(f"{b} {c}" for b, c in buckets.items()), file=sys.stderr)
-    if summary["rejected_by_reason"]:
+    if result.rejected_by_reason:
         print(
-            "  rejected: " + ", ".join(f"{r} {c}" for r, c in summary["rejected_by_reason"].items()),
+            "  rejected: " + ", ".join(f"{r} {c}" for r, c in result.rejected_by_reason.items()),
             file=sys.stderr,
         )
-    print(
-        f"  stats: {stats_file}" + (f"; report: {Path(args.report) / 'report.md'}" if args.report else ""),
-        file=sys.stderr,
-    )
+    report = f"; report: {result.report_dir / 'report.md'}" if result.report_dir else ""
+    print(f"  stats: {result.stats_path}{report}", file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
-"""``ring-data clean``: filters, exact + near dedup and benchmark decontamination (ARCHITECTURE §5)."""
+"""``ring-data clean``: filters, exact + near dedup and benchmark decontamination (docs/architecture.md §5).
+Thin: parses the options, calls :func:`ring_data.clean.pipeline.clean`, prints its summary."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from ring_data.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ring_data.clean.filters import FILTER_NAMES
+    from ring_data.clean.filters import filter_names
+
+    names = ",".join(filter_names())
 
     p.add_argument(
         "inputs", nargs="+", metavar="IN", help="JSONL(.gz) / Parquet files, datasets dirs or folders"
@@ -39,8 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("filters")
     g.add_argument(
         "--filters",
-        default=",".join(FILTER_NAMES),
-        help=f"comma list of filters to run (default all: {','.join(FILTER_NAMES)}); 'none' for none",
+        default="all",
+        help=f"comma list of filters to run (default all: {names}); 'none' for none",
     )
     g.add_argument("--no-filter", action="append", default=[], metavar="NAME", help="switch one filter off")
     g.add_argument("--max-prompt-chars", type=int, default=8000)
@@ -108,16 +111,17 @@ def _split(text: str) -> list[str]:
 
 
 def config_from_args(args: argparse.Namespace):
-    from ring_data.clean import decontam as dc
     from ring_data.clean import minhash as mh
-    from ring_data.clean.filters import FILTER_NAMES, Settings
-    from ring_data.clean.pipeline import CleanConfig
+    from ring_data.clean.config import CleanConfig
+    from ring_data.clean.decontam import DecontamParams
+    from ring_data.clean.filters import Settings, filter_names
     from ring_data.io import parse_mapping
 
-    filters = [] if args.filters == "none" else _split(args.filters)
-    unknown = [f for f in filters + args.no_filter if f not in FILTER_NAMES]
+    known = filter_names()
+    filters = {"none": [], "all": list(known)}.get(args.filters, _split(args.filters))
+    unknown = [f for f in filters + args.no_filter if f not in known]
     if unknown:
-        raise UserError(f"--filters: unknown filter {unknown[0]!r} (known: {', '.join(FILTER_NAMES)})")
+        raise UserError(f"--filters: unknown filter {unknown[0]!r} (known: {', '.join(known)})")
     filters = [f for f in filters if f not in args.no_filter]
     builtin = {"all": None, "none": ()}.get(args.builtin_benchmarks)
     if args.builtin_benchmarks not in ("all", "none"):
@@ -145,7 +149,7 @@ def config_from_args(args: argparse.Namespace):
         decontam=not args.no_decontam,
         builtin_benchmarks=builtin,
         benchmark_files=tuple(args.benchmarks),
-        decontam_params=dc.DecontamParams(n=args.ngram, min_overlap=args.min_overlap),
+        decontam_params=DecontamParams(n=args.ngram, min_overlap=args.min_overlap),
         semantic=args.semantic,
         semantic_threshold=args.semantic_threshold,
         mapping=parse_mapping(args.map),
@@ -157,35 +161,28 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    import shutil
-    from pathlib import Path
-
     from ring_data.clean import workers
 
     if args.engine == "local":  # Ray has its own parallelism
         workers.prewarm_for(args.inputs, max(0, args.workers))  # they import while this process does
     from ring_data.clean.pipeline import clean
 
-    config = config_from_args(args)
-    if args.no_resume and args.work_dir:
-        shutil.rmtree(args.work_dir, ignore_errors=True)
-    elif args.no_resume:
-        shutil.rmtree(Path(args.output).with_name(Path(args.output).name + ".work"), ignore_errors=True)
     result = clean(
         args.inputs,
         args.output,
         rejects=args.rejects,
         report_dir=args.report,
         work_dir=args.work_dir,
-        config=config,
+        config=config_from_args(args),
+        resume=not args.no_resume,
     )
     s = result.stats
-    lines = [f"ring-data clean: {s['conservation']}  ({s['rows_per_second']} rows/s)"]
-    lines += [f"  {reason:<22} {n}" for reason, n in sorted(s["by_reason"].items(), key=lambda t: -t[1])]
+    lines = [f"ring-data clean: {result.conservation}  ({s['rows_per_s']} rows/s)"]
+    lines += [f"  {r:<22} {n}" for r, n in sorted(result.rejected_by_reason.items(), key=lambda t: -t[1])]
     if s["resumed_stages"]:
         lines.append(f"  resumed finished stages: {', '.join(s['resumed_stages'])}")
-    lines.append(f"  kept -> {s['output']}   rejects -> {s['rejects']}")
-    if args.report:
-        lines.append(f"  report -> {Path(args.report) / 'report.html'}")
+    lines.append(f"  kept -> {result.output}   rejects -> {result.rejects}")
+    if result.report_dir:
+        lines.append(f"  report -> {result.report_dir / 'report.html'}")
     print("\n".join(lines), file=sys.stderr)
     return 0

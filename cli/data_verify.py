@@ -1,4 +1,4 @@
-"""``ring-data verify``: thin CLI over :func:`ring_data.verify.pipeline.verify_file`."""
+"""``ring-data verify``: thin CLI over :func:`ring_data.verify.pipeline.verify_file` (parses, prints)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 from ring_data.errors import UserError
 
@@ -63,10 +62,8 @@ def parse_check_options(specs: list[str] | None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from ring_data.io import parse_mapping
-    from ring_data.runtime import write_stats
     from ring_data.verify.checks import CheckConfig
     from ring_data.verify.pipeline import VerifyConfig, verify_file
-    from ring_data.verify.report import write_report
 
     if not 0 <= args.quorum < 1:
         raise UserError("--quorum must be in [0, 1)")
@@ -81,26 +78,20 @@ def run(args: argparse.Namespace) -> int:
         on_bad_row=args.on_bad_row,
         mapping=parse_mapping(args.map) or None,
     )
-    stats = verify_file(args.inputs, args.output, rejects=args.rejects, config=config)
-    data = stats.to_dict()
-    balanced = stats.input_rows == stats.total_kept + stats.total_rejected
-    stats_file = write_stats(
-        args.output, {"command": "ring-data verify", **data, "in_equals_kept_plus_rejected": balanced}
+    result = verify_file(
+        args.inputs, args.output, rejects=args.rejects, report_dir=args.report, config=config
     )
-    if args.report:
-        write_report(args.report, data)
+    s = result.stats
     print(
-        f"ring-data verify: {stats.input_rows} in = {stats.total_kept} kept + {stats.total_rejected} rejected"
-        f" ({'balanced' if balanced else 'NOT balanced: input changed since the first run?'}); "
-        f"checked {stats.checked} rows at {data['rows_per_s']:.1f} rows/s, skipped {stats.skipped_resumed} already done",
+        f"ring-data verify: {result.conservation}"
+        f" ({'balanced' if result.balanced else 'NOT balanced: input changed since the first run?'}); "
+        f"checked {s['checked']} rows at {s['rows_per_s']:.1f} rows/s, skipped {s['skipped_resumed']} already done",
         file=sys.stderr,
     )
-    if stats.kept_unverified:
-        print(f"  kept unverified (--keep-unverified): {stats.kept_unverified}", file=sys.stderr)
-    for domain, counts in data["by_domain"].items():
+    if s["kept_unverified"]:
+        print(f"  kept unverified (--keep-unverified): {s['kept_unverified']}", file=sys.stderr)
+    for domain, counts in s["by_domain"].items():
         print(f"  {domain}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
-    print(
-        f"  stats: {stats_file}" + (f"; report: {Path(args.report) / 'report.md'}" if args.report else ""),
-        file=sys.stderr,
-    )
+    report = f"; report: {result.report_dir / 'report.md'}" if result.report_dir else ""
+    print(f"  stats: {result.stats_path}{report}", file=sys.stderr)
     return 0

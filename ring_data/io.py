@@ -27,19 +27,21 @@ from .rows import is_normal, normalize_row
 try:  # orjson is 5-10x faster on the hot path; the stdlib gives identical results
     import orjson
 
-    _loads = orjson.loads
+    loads = orjson.loads  # the parser every reader here uses (bytes or str -> value)
 
-    def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    def dumps(obj: Any) -> bytes:
+        """Encode one JSON value as UTF-8 (the encoder every row writer here uses)."""
+        return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS)
 
     _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
 except ImportError:  # orjson is in the data extra; the stdlib path must give the same errors
 
-    def _loads(raw: bytes) -> Any:
-        return json.loads(raw.decode("utf-8"))
+    def loads(raw: bytes | str) -> Any:
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
 
-    def _dumps(obj: Any) -> bytes:
-        return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    def dumps(obj: Any) -> bytes:
+        """Encode one JSON value as UTF-8 (the encoder every row writer here uses)."""
+        return json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8")
 
     _JSONError = (json.JSONDecodeError, UnicodeDecodeError)
 
@@ -270,6 +272,21 @@ def read_rows(
             yield from _read_one(path, mapping, on_bad_row, bad_rows, defaults, with_raw)
 
 
+def read_json_lines(path: str | Path, *, skip_bad: bool = False) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of every non-blank line of a JSONL(.gz) file that is not problem rows
+    (a ``samples:`` file, a resumable journal), with the parser and errors of :func:`read_rows`: a
+    line that is not JSON raises :class:`BadInputError` naming it, or is skipped with ``skip_bad``
+    (a journal's torn last line). A missing file with ``skip_bad`` reads as empty."""
+    path = Path(path)
+    if skip_bad and not path.is_file():
+        return
+    for lineno, obj, _raw, err in _jsonl_records(path):
+        if err is None:
+            yield lineno, obj
+        elif not skip_bad:
+            raise err
+
+
 def _read_one(
     item: Path | Segment,
     mapping: dict[str, str] | None,
@@ -327,7 +344,7 @@ def _read_one(
 
 def _safe_text(obj: Any) -> str:
     try:
-        return _dumps(obj).decode("utf-8")
+        return dumps(obj).decode("utf-8")
     except Exception:
         return repr(obj)
 
@@ -352,14 +369,14 @@ def _jsonl_records(path: Path, start: int = 0, end: int | None = None) -> Iterat
             fh.readline()
             first_line = _count_newlines(path, fh.tell()) + 1
         pos, stop = fh.tell(), float("inf") if end is None else end
-        loads = _loads
+        parse = loads
         try:
             for lineno, raw in enumerate(fh, start=first_line):
                 if pos >= stop:
                     break
                 pos += len(raw)
                 try:
-                    yield lineno, loads(raw), raw, None
+                    yield lineno, parse(raw), raw, None
                 except _JSONError as e:
                     if not raw.strip():  # blank lines are allowed (and rare: parse first)
                         continue
@@ -393,7 +410,7 @@ def _count_newlines(path: Path, upto: int, chunk: int = 1 << 24) -> int:
 
 def _json_array_records(path: Path, data: bytes) -> Iterator[Record]:
     try:
-        items = _loads(data)
+        items = loads(data)
     except _JSONError as e:
         raise BadInputError(path, f"malformed JSON array ({e})") from None
     for i, obj in enumerate(items, start=1):
@@ -469,17 +486,10 @@ class RowWriter:
             self._kinds: dict[str, set[str]] = {}
 
     def write(self, row: dict[str, Any]) -> None:
-        self._fh.write(_dumps(row) + b"\n")
+        self._fh.write(dumps(row) + b"\n")
         if self.format != "jsonl":
             for k, v in row.items():
                 self._kinds.setdefault(k, set()).add(_kind(v))
-        self.count += 1
-
-    def write_raw(self, line: bytes) -> None:
-        """Write one row that is already a JSON line (JSONL outputs only; skips a decode/encode)."""
-        if self.format != "jsonl":
-            raise ValueError("write_raw needs a JSONL output")
-        self._fh.write(line if line.endswith(b"\n") else line + b"\n")
         self.count += 1
 
     def write_raw_lines(self, lines: list[bytes]) -> None:
@@ -569,11 +579,11 @@ def _spool_batches(tmp: Path, plan):
         cols: dict[str, list] = {n: [] for n in names}
         with tmp.open("rb") as fh:
             for raw in fh:
-                row = _loads(raw)
+                row = loads(raw)
                 for n in names:
                     v = row.get(n)
                     if plan[n][1] and v is not None:
-                        v = _dumps(v).decode("utf-8")
+                        v = dumps(v).decode("utf-8")
                     cols[n].append(v)
                 if len(cols[names[0]]) >= _BATCH:
                     yield pa.record_batch([pa.array(cols[n], type=plan[n][0]) for n in names], schema=schema)

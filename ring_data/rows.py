@@ -1,21 +1,23 @@
-"""The problem row (ARCHITECTURE.md §2): validation, stable ids, and plain JSONL reading/writing.
+"""The problem row (docs/architecture.md §2): validation, stable ids, rejects, and a plain JSONL writer.
 
-Every stage reads and writes these rows. ``ring_data.io`` builds Parquet / HF ``datasets`` / column
-mapping on top of the functions here; keep their signatures stable.
+Every stage reads and writes these rows. Reading is :func:`ring_data.io.read_rows` (JSONL, Parquet,
+``datasets`` directories, column mapping), which validates each row with :func:`normalize_row`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError
 
 REQUIRED_FIELDS = ("prompt", "domain")
-ROW_FIELDS = ("id", "domain", "prompt", "reference", "source", "meta", "difficulty")
+# reference fields for curation only (the policy never sees them): reference programs that verify runs
+# against the tests, and alternative answers that must agree with ``answer``
+CURATION_FIELDS = ("solutions", "candidates")
 
 
 def canonical_json(value: Any) -> str:
@@ -80,50 +82,6 @@ def is_normal(row: dict[str, Any]) -> bool:
         and source != ""
         and row.get("meta") is not None
     )
-
-
-def read_jsonl(
-    path: str | Path, *, on_bad_row: str = "raise", bad_rows: list[dict[str, Any]] | None = None
-) -> Iterator[dict[str, Any]]:
-    """Stream rows from a JSONL file. ``on_bad_row="reject"`` appends unreadable lines to ``bad_rows``
-    (as rejects with reason ``bad_row``) instead of raising."""
-    path = Path(path)
-    try:
-        fh = path.open("rb")
-    except OSError as e:
-        raise BadInputError(path, f"cannot open: {e.strerror}") from None
-    with fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-                row = normalize_row(json.loads(text), path=path, line=lineno)
-            except (UnicodeDecodeError, json.JSONDecodeError, BadInputError) as e:
-                err = (
-                    e
-                    if isinstance(e, BadInputError)
-                    else BadInputError(
-                        path,
-                        "not valid UTF-8"
-                        if isinstance(e, UnicodeDecodeError)
-                        else f"malformed JSON ({e.msg})",
-                        line=lineno,
-                    )
-                )
-                if on_bad_row != "reject":
-                    raise err from None
-                if bad_rows is not None:
-                    bad_rows.append(
-                        {
-                            "raw": raw.decode("utf-8", "replace").rstrip("\n"),
-                            "source": path.name,
-                            "reason": "bad_row",
-                            "evidence": {"error": str(err), "line": lineno},
-                        }
-                    )
-                continue
-            yield row
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:

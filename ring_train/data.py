@@ -1,4 +1,5 @@
-"""Reading training rows: problem rows for RL (ARCHITECTURE §2) and (prompt, response) rows for SFT."""
+"""Reading training rows: problem rows for RL (docs/architecture.md §2) and (prompt, response) rows for SFT,
+through ``ring_data.io.read_rows`` (the one row reader) plus the checks training needs."""
 
 from __future__ import annotations
 

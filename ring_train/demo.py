@@ -6,6 +6,8 @@
 3. the CPU training recipe in quick mode: tiny-model SFT -> entropy-based checkpoint choice -> C3PO RL;
 4. ``ring-data annotate`` with the chosen checkpoint as ``hf:`` sampler: difficulty labels;
 then a one-screen summary with the reports to open. ``--out DIR`` (default ``runs/demo``).
+
+The data steps are the library calls behind the ``ring-data`` verbs, with the verbs' defaults.
 """
 
 from __future__ import annotations
@@ -102,22 +104,22 @@ def _quiet_library_bars() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _cli(tool, args: list[str]) -> None:
-    code = tool.main(args)
-    if code != 0:
-        raise SystemExit(f"demo: `{' '.join(args[:1])}` failed with exit code {code}")
-
-
-def _stats(path: Path) -> dict:
-    return json.loads(path.with_name(path.name + ".stats.json").read_text())
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ring_train.demo", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--arch",
+        default="qwen2",
+        help="the tiny policy trained in step 3: qwen2 (dense, default) or an MoE one (qwen3_moe, qwen2_moe, "
+        "mixtral: 8 experts, top-2); `make demo ARCH=qwen3_moe`",
+    )
     args = p.parse_args(argv)
-    from cli import ring_data
+    from ring_data.annotate import AnnotateConfig, SamplingSettings, annotate
+    from ring_data.clean.pipeline import clean
+    from ring_data.io import read_rows
+    from ring_data.rows import write_jsonl
+    from ring_data.verify import VerifyConfig, verify_file
     from ring_train.recipes.arithmetic import problem_row
     from ring_train.recipes.cpu import run_recipe
 
@@ -129,79 +131,48 @@ def main(argv: list[str] | None = None) -> int:
     planted = build_raw_pool(out / "raw.jsonl", args.seed)
 
     print("[2/4] ring-data clean + verify ...", flush=True)
-    _cli(
-        ring_data,
-        [
-            "clean",
-            str(out / "raw.jsonl"),
-            "-o",
-            str(out / "clean.jsonl"),
-            "--report",
-            str(out / "report_clean"),
-        ],
-    )
-    _cli(
-        ring_data,
-        [
-            "verify",
-            str(out / "clean.jsonl"),
-            "-o",
-            str(out / "verified.jsonl"),
-            "--report",
-            str(out / "report_verify"),
-        ],
+    clean_run = clean(out / "raw.jsonl", out / "clean.jsonl", report_dir=out / "report_clean")
+    verify_run = verify_file(
+        out / "clean.jsonl",
+        out / "verified.jsonl",
+        report_dir=out / "report_verify",
+        config=VerifyConfig(workers=min(8, (os.cpu_count() or 2) * 2)),  # the verb's default
     )
     t_data = time.time()
 
-    print("[3/4] training: SFT -> select-checkpoint -> C3PO RL (quick CPU recipe) ...", flush=True)
-    summary = run_recipe(out / "train", quick=True, seed=args.seed)
+    policy = "" if args.arch == "qwen2" else f", {args.arch} MoE policy"
+    print(f"[3/4] training: SFT -> select-checkpoint -> C3PO RL (quick CPU recipe{policy}) ...", flush=True)
+    summary = run_recipe(out / "train", quick=True, seed=args.seed, arch=args.arch)
     t_train = time.time()
 
     print("[4/4] ring-data annotate with the chosen checkpoint ...", flush=True)
     rng = random.Random(args.seed + 1)
-    from ring_data.rows import write_jsonl
-
     write_jsonl(
         out / "to_annotate.jsonl", [problem_row(rng.randint(10, 99), rng.randint(10, 99)) for _ in range(24)]
     )
-    _cli(
-        ring_data,
-        [
-            "annotate",
-            str(out / "to_annotate.jsonl"),
-            "-o",
-            str(out / "annotated.jsonl"),
-            "--sampler",
-            f"hf:{summary['chosen_checkpoint']}",
-            "--n",
-            "4",
-            "--max-tokens",
-            "40",
-            "--prompt-template",
-            "math={prompt}",
-            "--report",
-            str(out / "report_annotate"),
-            "--no-resume",
-        ],
+    annotate(
+        out / "to_annotate.jsonl",
+        out / "annotated.jsonl",
+        f"hf:{summary['chosen_checkpoint']}",
+        report_dir=out / "report_annotate",
+        config=AnnotateConfig(n=4, templates={"math": "{prompt}"}, resume=False),
+        settings=SamplingSettings(max_tokens=40),
     )
     t_end = time.time()
 
-    clean, verify = _stats(out / "clean.jsonl"), _stats(out / "verified.jsonl")
     from collections import Counter
 
-    from ring_data.rows import read_jsonl
-
-    buckets = Counter(r["difficulty"]["bucket"] for r in read_jsonl(out / "annotated.jsonl"))
+    buckets = Counter(r["difficulty"]["bucket"] for r in read_rows(out / "annotated.jsonl"))
+    c, v = clean_run, verify_run
     lines = [
         "",
         "Ring toolkit demo: summary",
         f"  raw pool           {planted['total']} rows "
         f"(planted: {planted['exact_dups']} exact dups, {planted['near_dups']} near dups, "
         f"{planted['benchmark']} AIME-2024 problem, {planted['other']} unusable/filtered)",
-        f"  clean              {clean['rows_in']} in = {clean['kept']} kept + {clean['rejected']} rejected "
-        f"{json.dumps(clean['by_reason'])}",
-        f"  verify             {verify['total_kept'] + verify['total_rejected']} in = {verify['total_kept']} kept + "
-        f"{verify['total_rejected']} rejected {json.dumps(verify['rejected_by_reason'])}",
+        f"  clean              {c.conservation} {json.dumps(c.rejected_by_reason)}",
+        f"  verify             {v.kept + v.rejected} in = {v.kept} kept + {v.rejected} rejected "
+        f"{json.dumps(v.rejected_by_reason)}",
         f"  SFT -> select      chose {summary['chosen_checkpoint']}",
         f"  RL (C3PO)          held-out pass rate {summary['pass_rate_start']:.3f} -> {summary['pass_rate_end']:.3f}"
         f" (best {summary['pass_rate_best']:.3f}) in {summary['rl_steps']} steps",

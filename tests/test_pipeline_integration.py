@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("polars")
 
 from cli import ring_data  # noqa: E402
-from ring_data.rows import read_jsonl  # noqa: E402
+from ring_data.io import read_rows  # noqa: E402
 from ring_train.demo import build_raw_pool  # noqa: E402
 
 
@@ -20,9 +20,9 @@ def test_demo_pool_through_clean_and_verify(tmp_path):
     assert ring_data.main(["clean", str(tmp_path / "raw.jsonl"), "-o", str(tmp_path / "clean.jsonl")]) == 0
     assert ring_data.main(["verify", str(tmp_path / "clean.jsonl"), "-o", str(tmp_path / "ok.jsonl")]) == 0
 
-    raw = list(read_jsonl(tmp_path / "raw.jsonl"))
-    clean_rej = list(read_jsonl(tmp_path / "clean.rejects.jsonl"))
-    kept = list(read_jsonl(tmp_path / "clean.jsonl"))
+    raw = list(read_rows(tmp_path / "raw.jsonl"))
+    clean_rej = list(read_rows(tmp_path / "clean.rejects.jsonl"))
+    kept = list(read_rows(tmp_path / "clean.jsonl"))
     assert len(raw) == planted["total"] == len(kept) + len(clean_rej)
     reasons = Counter(r["reason"] for r in clean_rej)
     assert reasons["exact_duplicate"] >= planted["exact_dups"]
@@ -40,6 +40,6 @@ def test_demo_pool_through_clean_and_verify(tmp_path):
             assert (r["prompt"], r["reference"]) == (twin["prompt"], twin["reference"]), r["reason"]
 
     stats = json.loads((tmp_path / "ok.jsonl.stats.json").read_text())
-    verify_rej = Counter(r["reason"] for r in read_jsonl(tmp_path / "ok.rejects.jsonl"))
-    assert stats["total_kept"] + stats["total_rejected"] == len(kept)
+    verify_rej = Counter(r["reason"] for r in read_rows(tmp_path / "ok.rejects.jsonl"))
+    assert stats["kept"] + stats["rejected"] == len(kept)
     assert verify_rej == {"unknown_domain": 1, "invalid_reference": 1, "reference_failed": 1}

@@ -20,10 +20,10 @@ def test_verifiers_and_sandbox_import_without_heavy_modules():
 def test_every_builtin_domain_imports_without_heavy_modules():
     code = (
         "import sys, json, verifiers\n"
-        "from verifiers.registry import _BUILTIN_MODULES\n"
+        "from verifiers.registry import builtin_modules\n"
         "import importlib\n"
         "missing = []\n"
-        "for mod in _BUILTIN_MODULES.values():\n"
+        "for mod in builtin_modules().values():\n"
         "    try: importlib.import_module(mod)\n"
         "    except ModuleNotFoundError as e:\n"
         "        if not mod.startswith(str(e.name)): raise\n"

@@ -8,8 +8,14 @@ from typing import Any
 from .result import Status, VerifyResult
 
 
-def answer_field(reference: Any) -> str | None:
-    """The reference's ``answer`` (a plain string/number is the answer itself); None when malformed."""
+def reference_answer(reference: Any) -> str | None:
+    """The reference's single answer as text: ``reference["answer"]``, or the reference itself when it
+    is a plain string or number; None when there is none (blank, a bool, a list, another shape).
+
+    The one definition used everywhere: the math and science verifiers' gold answer (math then reads a
+    worked solution's boxed answer out of it: ``math.stated_answer``), and curation's view of it
+    (clean's answer-based filters, reference identity in dedup, the math signature of the answer in
+    decontamination, answers of user benchmark files)."""
     if isinstance(reference, dict):
         reference = reference.get("answer")
     if isinstance(reference, bool):

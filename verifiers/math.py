@@ -24,7 +24,7 @@ from typing import Any
 from math_verify import parse as mv_parse
 from math_verify import verify as mv_verify
 
-from .common import answer_field, clip, invalid_reference, looks_like_code, no_answer
+from .common import clip, invalid_reference, looks_like_code, no_answer, reference_answer
 from .extract import Extraction, all_boxed, boxed_spans, extract_answer, strip_noise, unwrap_text
 from .magnitude import too_big
 from .registry import ReferenceCheck, register, register_reference_check
@@ -92,7 +92,7 @@ def _decimal_comma_match(a: str, b: str) -> bool:
 _MAX_GAP_WORDS = 3
 
 
-def reference_answer(gold: str) -> str:
+def stated_answer(gold: str) -> str:
     """The answer a reference states: its boxed answer when it has one (MATH's ``solution`` field is a
     worked solution ending in ``\\boxed{}``). Boxes written close together state several answers (a
     set); a box far from the next one was an intermediate step, and the last group is the answer."""
@@ -146,7 +146,8 @@ def as_text(s: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def _parse(s: str) -> tuple:
+def parse_boxed(s: str) -> tuple:
+    """An answer parsed by math-verify as if it stood in ``\\boxed{}`` (cached; science uses it too)."""
     return tuple(mv_parse(f"\\boxed{{{s}}}", parsing_timeout=None))
 
 
@@ -183,9 +184,9 @@ def equivalent(gold_answer: str, pred_answer: str, *, float_rounding: int = 6, b
     gt, pt = as_text(g), as_text(p)
     if gt is not None and pt is not None:
         return gt == pt
-    gold = _parse(g)
+    gold = parse_boxed(g)
     # a bare sentence goes through math-verify's own extraction; a bare short answer ("1e6") is normalised
-    pred = _parse_text(pred_answer) if bare and len(pred_answer.split()) > 3 else _parse(p)
+    pred = _parse_text(pred_answer) if bare and len(pred_answer.split()) > 3 else parse_boxed(p)
     if not gold or not pred:
         return False
     ok = mv_verify(list(gold), list(pred), float_rounding=float_rounding, timeout_seconds=None)
@@ -227,10 +228,10 @@ def verify_math(
     which = boxes or box
     if which not in BOX_CHOICES:
         raise ValueError(f"boxes must be one of {BOX_CHOICES}, got {which!r}")
-    gold = answer_field(reference)
+    gold = reference_answer(reference)
     if gold is None:
         return invalid_reference("math reference needs a non-empty 'answer' string")
-    gold = reference_answer(gold)
+    gold = stated_answer(gold)
     ext = extract_answer(
         response,
         box="first" if which == "first" else "last",
@@ -269,19 +270,19 @@ def verify_math(
 
 @register_reference_check("math")
 def check_math_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
-    gold = answer_field(reference)
+    gold = reference_answer(reference)
     if gold is None:
         return ReferenceCheck(False, "invalid_reference", {"error": "missing or empty 'answer'"})
     unescaped = re.sub(r"\\[{}]", "", gold)
     if unescaped.count("{") != unescaped.count("}"):
         return ReferenceCheck(False, "invalid_reference", {"error": "unbalanced braces", "answer": gold})
-    g = normalize_answer(reference_answer(gold))
+    g = normalize_answer(stated_answer(gold))
     if as_text(g) is not None:
         return ReferenceCheck(True, "", {"kind": "text"})
     size = too_big(g)
     if size:  # such a reference can only ever match the same text
         return ReferenceCheck(True, "", {"kind": "text", "not_evaluated": size})
-    parsed = _parse(g)
+    parsed = parse_boxed(g)
     if not parsed:
         return ReferenceCheck(False, "invalid_reference", {"error": "answer does not parse", "answer": gold})
     if not mv_verify(list(parsed), list(parsed), timeout_seconds=None):
@@ -291,4 +292,4 @@ def check_math_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
     return ReferenceCheck(True, "", {"kind": "math"})
 
 
-_parse("\\frac{1}{2}")  # load the LaTeX grammar now, so forked workers start warm
+parse_boxed("\\frac{1}{2}")  # load the LaTeX grammar now, so forked workers start warm

@@ -22,7 +22,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from .common import clip, invalid_reference, looks_like_code, no_answer
+from .common import clip, invalid_reference, looks_like_code, no_answer, reference_answer
 from .extract import extract_answer, strip_noise, unwrap_text
 from .registry import ReferenceCheck, register, register_reference_check
 from .result import Status, VerifyResult
@@ -195,7 +195,7 @@ def _math_value(answer: str) -> tuple[float, str | None] | None:
     """A numeric answer written as an expression (``\\frac{1}{2}``, ``2\\sqrt{3}``), with an optional
     ``\\text{}`` unit. Only a pure expression is parsed: math-verify would pick a number out of any text
     (``__import__(..) or 320000`` -> 320000, ``320000 5`` -> 320005)."""
-    from .math import _parse, normalize_answer
+    from .math import normalize_answer, parse_boxed
 
     s, unit = _RELATION_RE.sub("", strip_noise(answer), count=1), None
     m = _TRAILING_UNIT_RE.match(s)
@@ -207,7 +207,7 @@ def _math_value(answer: str) -> tuple[float, str | None] | None:
     if not _EXPRESSION_RE.fullmatch(s) or _SEVERAL_NUMBERS_RE.search(s):
         return None
     try:
-        parsed = _parse(s)
+        parsed = parse_boxed(s)
         return (float(parsed[0]), unit) if parsed and getattr(parsed[0], "is_number", False) else None
     except Exception:
         return None
@@ -259,11 +259,10 @@ def _verify_numeric(response: str, reference: dict[str, Any], box: str) -> Verif
 
 
 def _as_dict(reference: Any) -> dict[str, Any] | None:
-    if isinstance(reference, (str, int, float)) and not isinstance(reference, bool):
-        return {"answer": str(reference)}
-    if isinstance(reference, dict) and isinstance(reference.get("answer"), (str, int, float)):
-        return reference
-    return None
+    answer = reference_answer(reference)
+    if answer is None:
+        return None
+    return reference if isinstance(reference, dict) else {"answer": answer}
 
 
 @register("science")

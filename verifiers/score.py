@@ -2,7 +2,11 @@
 
 Each line: ``{"domain": ..., "reference": ..., "response": "..."}`` (or ``"responses": [...]`` for
 several samples of one problem; optional ``"options": {...}`` and ``"id"``). Problem rows in the
-ARCHITECTURE §2 schema with a ``response``/``responses`` field added work as they are.
+docs/architecture.md §2 schema with a ``response``/``responses`` field added work as they are.
+
+:func:`read_items` is a small stdlib reader of its own, the one JSONL reader outside
+``ring_data.io``: ``verifiers`` sits below ``ring_data`` in the layers (docs/architecture.md §1) and
+imports nothing heavy, so it cannot use that one.
 """
 
 from __future__ import annotations

@@ -3,22 +3,23 @@
 Streaming in batches of problems. Responses are scored with ``verifiers.verify_batch`` (a process
 pool); with overlap on, a background thread scores batch k while the sampler generates batch k+1, which
 hides verification when generation runs on a GPU or a server. Output and rejects are journals
-(:mod:`ring_data.verify.journal`): a rerun skips ids already annotated.
+(:mod:`ring_data.verify.journal`): a rerun skips ids already annotated. :func:`annotate` writes its
+stats and report and returns a :class:`~ring_data.result.CommandResult`.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ring_data.io import read_rows
+from ring_data.result import CommandResult, finish
 from ring_data.rows import make_reject
 from ring_data.runtime import progress
 from ring_data.verify.checks import is_known_domain
@@ -27,7 +28,7 @@ from ring_data.verify.journal import Journal
 from .difficulty import difficulty_of, outside_keep_range
 from .prompts import build_prompt
 from .report import summarize
-from .samplers.base import Sampler
+from .samplers.base import Sampler, SamplingSettings, make_sampler
 
 
 @dataclass
@@ -52,36 +53,17 @@ class AnnotateConfig:
 
 
 @dataclass
-class AnnotateStats:
-    input_rows: int = 0
+class _RunCounts:
+    """This run's counts and timings (the result's kept/rejected cover the whole output)."""
+
+    rows_in: int = 0
     skipped_resumed: int = 0
     annotated: int = 0
-    kept: int = 0
-    rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
     samples_scored: int = 0
     sample_status: dict[str, int] = field(default_factory=dict)
-    wall_s: float = 0.0
     generate_s: float = 0.0
     verify_s: float = 0.0  # wall time of the verify_batch calls (stretched when overlapped)
     verify_wait_s: float = 0.0  # time the pipeline waited on verification (not hidden)
-    model: str = ""
-    total_kept: int = 0  # over the whole output, earlier runs included
-    total_rejected: int = 0
-    n: int = 0
-    overlap: bool = False
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def problems_per_s(self) -> float:
-        return self.annotated / self.wall_s if self.wall_s else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["problems_per_s"] = round(self.problems_per_s, 3)
-        busy = self.generate_s + self.verify_s
-        d["verify_share"] = round(self.verify_s / busy, 4) if busy else 0.0
-        return d
 
 
 def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -98,10 +80,9 @@ def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
 class _Labeler:
     """Scores one batch's responses and writes the labelled rows (runs on the background thread)."""
 
-    def __init__(self, config: AnnotateConfig, sampler: Sampler, journal: Journal, stats: AnnotateStats):
+    def __init__(self, config: AnnotateConfig, sampler: Sampler, journal: Journal, stats: _RunCounts):
         self.config, self.sampler, self.journal, self.stats = config, sampler, journal, stats
         self.model = sampler.model
-        self.lock = threading.Lock()  # unknown-domain rejects come from the reading thread
         self.samples_fh = None
         if config.save_samples:  # appended on resume, like the output
             path = Path(config.save_samples)
@@ -128,10 +109,7 @@ class _Labeler:
         self.journal.flush()
 
     def reject(self, row: dict[str, Any], reason: str, evidence: dict[str, Any]) -> None:
-        if self.journal.reject(make_reject(row, reason, evidence)):
-            with self.lock:
-                self.stats.rejected += 1
-                self.stats.rejected_by_reason[reason] = self.stats.rejected_by_reason.get(reason, 0) + 1
+        self.journal.reject(make_reject(row, reason, evidence))  # the journal locks: any thread may call
 
     def _label(self, row: dict[str, Any], responses: list[str], results: list) -> None:
         cfg = self.config
@@ -178,7 +156,6 @@ class _Labeler:
                 },
             )
         self.journal.keep(labelled)
-        self.stats.kept += 1
 
     def close(self) -> None:
         if self.samples_fh:
@@ -188,26 +165,46 @@ class _Labeler:
 def annotate(
     inputs: str | Path | list[str | Path],
     output: str | Path,
-    sampler: Sampler,
+    sampler: Sampler | str,
     *,
     rejects: str | Path | None = None,
+    report_dir: str | Path | None = None,
     config: AnnotateConfig | None = None,
-) -> AnnotateStats:
-    """Label every input row; returns this run's stats (``total_*`` cover earlier runs too)."""
+    settings: SamplingSettings | None = None,
+    sampler_options: Mapping[str, Any] | None = None,
+) -> CommandResult:
+    """Label every input row with its difficulty; writes ``OUT.stats.json`` and, with ``report_dir``,
+    the report. ``sampler`` is a :class:`Sampler` or a spec (``hf:PATH``, ``samples:FILE``, ...) built
+    with ``settings`` and ``sampler_options`` (and closed at the end)."""
+    if isinstance(sampler, str):
+        with make_sampler(sampler, settings, **(sampler_options or {})) as built:
+            return _annotate(inputs, output, built, sampler, rejects, report_dir, config, settings)
+    return _annotate(inputs, output, sampler, sampler.model, rejects, report_dir, config, settings)
+
+
+def _annotate(
+    inputs: str | Path | list[str | Path],
+    output: str | Path,
+    sampler: Sampler,
+    spec: str,
+    rejects: str | Path | None,
+    report_dir: str | Path | None,
+    config: AnnotateConfig | None,
+    settings: SamplingSettings | None,
+) -> CommandResult:
     cfg = config or AnnotateConfig()
-    stats = AnnotateStats(model=sampler.model, n=cfg.n)
+    stats = _RunCounts()
     journal = Journal(output, rejects, resume=cfg.resume)
     labeler = _Labeler(cfg, sampler, journal, stats)
     bad_rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     pending: Future | None = None
     overlap = cfg.overlap if cfg.overlap is not None else not sampler.cpu_bound
-    stats.overlap = overlap
 
     def todo() -> Iterator[dict[str, Any]]:
         rows = read_rows(inputs, mapping=cfg.mapping, on_bad_row=cfg.on_bad_row, bad_rows=bad_rows)
         for row in progress(rows, desc="annotate", unit="problem"):
-            stats.input_rows += 1
+            stats.rows_in += 1
             if row["id"] in journal.done:
                 stats.skipped_resumed += 1
             elif not is_known_domain(row["domain"]):
@@ -244,19 +241,58 @@ def annotate(
     finally:
         labeler.close()
         journal.flush()
-        stats.summary = summarize(journal.kept_rows(), journal.rejected_rows())
-        stats.total_kept, stats.total_rejected = journal.close()
-        stats.wall_s = time.perf_counter() - started
-    return stats
+        summary = summarize(journal.kept_rows(), journal.rejected_rows())
+        totals = journal.close()
+    seconds = time.perf_counter() - started
+    pass_rates = summary.pop("pass_rates_by_domain")
+    busy = stats.generate_s + stats.verify_s
+    result = finish(
+        "ring-data annotate",
+        inputs=inputs,
+        output=output,
+        rejects=journal.rejects,
+        rows_in=stats.rows_in,
+        kept=totals.kept,
+        rejected=totals.rejected,
+        rejected_by_reason=totals.rejected_by_reason,
+        seconds=seconds,
+        report_dir=report_dir,
+        details={
+            "sampler": spec,
+            "model": sampler.model,
+            "n": cfg.n,
+            "settings": asdict(settings) if settings is not None else None,
+            "overlap": overlap,
+            "skipped_resumed": stats.skipped_resumed,
+            "annotated": stats.annotated,
+            "problems_per_s": round(stats.annotated / seconds, 3) if seconds else 0.0,
+            "samples_scored": stats.samples_scored,
+            "sample_status": stats.sample_status,
+            "generate_s": stats.generate_s,
+            "verify_s": stats.verify_s,
+            "verify_wait_s": stats.verify_wait_s,
+            "verify_share": round(stats.verify_s / busy, 4) if busy else 0.0,
+            # over the whole output: per domain, and the pass-rate histogram as counts per value
+            **{
+                f"output_{k}": v
+                for k, v in summary.items()
+                if k not in ("kept", "rejected", "rejected_by_reason")
+            },
+            "output_pass_rate_counts_by_domain": {
+                domain: {f"{p:.4g}": c for p, c in sorted(Counter(rates).items())}
+                for domain, rates in pass_rates.items()
+            },
+        },
+    )
+    if report_dir:
+        from .report import write_report
+
+        write_report(report_dir, {**summary, "pass_rates_by_domain": pass_rates}, result.stats)
+    return result
 
 
 def _drain_bad_rows(bad_rows: list[dict[str, Any]], labeler: _Labeler) -> None:
+    """Rows the reader could not use (``on_bad_row="reject"``): counted in, rejected as they are."""
     while bad_rows:
-        entry = bad_rows.pop(0)
-        labeler.stats.input_rows += 1
-        if labeler.journal.reject(entry):
-            with labeler.lock:
-                labeler.stats.rejected += 1
-                labeler.stats.rejected_by_reason["bad_row"] = (
-                    labeler.stats.rejected_by_reason.get("bad_row", 0) + 1
-                )
+        labeler.stats.rows_in += 1
+        labeler.journal.reject(bad_rows.pop(0))

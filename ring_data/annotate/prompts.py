@@ -1,36 +1,54 @@
 """What the model sees for a problem: a per-domain template around ``row["prompt"]`` plus an optional
 system prompt. Templates use the literal placeholder ``{prompt}`` (plain replacement, so LaTeX braces
-in templates need no escaping); ``{language}`` is filled from a code reference.
+in templates need no escaping); ``{language}`` is filled from a code reference. A domain's default
+template is registered with it (``verifiers.DomainInfo``: math and science ask for Ring-lite's
+``\\boxed{}`` instruction, games for ``<answer>`` tags, code for one fenced block).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from verifiers import domain_info, domains
 
 from .samplers.base import Prompt
 
-BOXED = "Please reason step by step, and put your final answer within \\boxed{}."
-TAGGED = "Please reason step by step, and put your final answer within <answer> </answer> tags."
+BARE = "{prompt}"
 
-# math: the Ring-lite instruction (ring-lite-paper.md §3.3.1); other domains: how their verifier finds the answer
-DEFAULT_TEMPLATES: dict[str, str] = {
-    "math": "{prompt}\n" + BOXED,
-    "science": "{prompt}\n" + BOXED,
-    "code": "{prompt}\n\nWrite your solution as a complete {language} program in one ```{language} code block.",
-    "countdown": "{prompt}\n" + TAGGED,
-    "sudoku": "{prompt}\n" + TAGGED,
-    "maze": "{prompt}\n" + TAGGED,
-    "arc": "{prompt}\n" + TAGGED,
-    "knights_knaves": "{prompt}\n" + TAGGED,
-    "ifeval": "{prompt}",
-}
+
+def default_template(domain: str) -> str:
+    """The registered default template of ``domain``; the bare prompt for a domain nobody registered."""
+    try:
+        return domain_info(domain).template
+    except ValueError:
+        return BARE
+
+
+class _RegisteredTemplates(Mapping[str, str]):
+    """Every known domain's default template, read from the registry when asked (a mapping view for
+    callers that index templates by domain)."""
+
+    def __getitem__(self, domain: str) -> str:
+        try:
+            return domain_info(domain).template
+        except ValueError:
+            raise KeyError(domain) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(domains())
+
+    def __len__(self) -> int:
+        return len(domains())
+
+
+DEFAULT_TEMPLATES: Mapping[str, str] = _RegisteredTemplates()
 
 
 def render_user_text(row: Mapping[str, Any], templates: Mapping[str, str] | None = None) -> str:
-    """The user turn for ``row``: its domain's template (override first, then default, else the bare prompt)."""
+    """The user turn for ``row``: its domain's template (override first, then the registered default)."""
     domain = row.get("domain", "")
-    template = (templates or {}).get(domain) or DEFAULT_TEMPLATES.get(domain, "{prompt}")
+    template = (templates or {}).get(domain) or default_template(domain)
     if "{prompt}" not in template:
         template = "{prompt}\n" + template
     text = template.replace("{prompt}", row["prompt"])

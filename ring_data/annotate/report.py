@@ -53,7 +53,7 @@ def _add_difficulty(row: dict[str, Any], pass_rates, buckets) -> None:
 def write_report(report_dir: str | Path, summary: dict[str, Any], stats: dict[str, Any]) -> Path:
     rep = Report(report_dir, "ring-data annotate")
     rep.paragraph(
-        f"{stats['input_rows']} rows in = {summary['kept']} kept + {summary['rejected']} rejected "
+        f"{stats['rows_in']} rows in = {summary['kept']} kept + {summary['rejected']} rejected "
         f"(whole output; this run annotated {stats['annotated']}, skipped {stats['skipped_resumed']} "
         f"already done). Model: {stats['model']}."
     )
@@ -71,7 +71,7 @@ def write_report(report_dir: str | Path, summary: dict[str, Any], stats: dict[st
         [
             [
                 stats["problems_per_s"],
-                round(stats["wall_s"], 2),
+                round(stats["seconds"], 2),
                 round(stats["generate_s"], 2),
                 round(stats["verify_s"], 2),
                 f"{100 * stats['verify_s'] / busy:.1f}%" if busy else "-",

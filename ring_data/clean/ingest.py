@@ -5,8 +5,9 @@ Reading and validating rows is Python work on one core, so a big input is cut in
 (``ring_data.io.split_segments``) and each range is ingested by its own process; the parent takes
 the first range and merges the others in input order, so the result is the same row for row as a
 single-process run. The workers are plain ``python -m`` subprocesses (not ``multiprocessing``), so
-a user's script that calls :func:`ring_data.clean.pipeline.clean` without a ``__main__`` guard
-still works.
+a user's script that calls :func:`~.pipeline.clean` without a ``__main__`` guard still works;
+what they need from the domain and filter registries comes resolved in their job
+(:class:`~.config.DomainRules`).
 """
 
 from __future__ import annotations
@@ -17,21 +18,22 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..io import Segment, _dumps, _loads, read_rows, split_segments
-from ..rows import canonical_json
+from verifiers import reference_answer
+
+from ..io import Segment, dumps, loads, read_rows, split_segments
+from ..rows import CURATION_FIELDS, canonical_json
 from ..runtime import bar
 from . import workers
+from .config import CleanConfig, DomainRules
 from .decisions import Decision, load_decisions, save_decisions
-from .decontam import Hit, find_contamination
-from .filters import FilterSet, answer_text
-from .normalize import _P, VERBATIM_DOMAINS, Encoded, MathEncoded, encode, encode_math, hash_strings, mix64
-
-if TYPE_CHECKING:
-    from .pipeline import CleanConfig
+from .decontam.hit import Hit
+from .decontam.match import find_contamination
+from .decontam.sources import load_indexes
+from .normalize import FNV_PRIME, Encoded, MathEncoded, encode, encode_math, hash_strings, mix64
 
 
 @dataclass
@@ -46,30 +48,31 @@ class Ingested:
     rows_path: Path
     contamination: dict[int, Hit] | None = None  # lexical benchmark hits of unfiltered rows ...
     contamination_key: str | None = None  # ... for the decontamination settings with this fingerprint
+    verbatim: frozenset[str] = frozenset()  # domains whose prompts were tokenised verbatim
 
     @property
     def n(self) -> int:
         return len(self.ids)
 
 
-def prepare_batch(rows: list[dict[str, Any]], filters: FilterSet, math: bool = False) -> tuple[list, Encoded]:
+def prepare_batch(rows: list[dict[str, Any]], rules: DomainRules, math: bool = False) -> tuple[list, Encoded]:
     """The per-row work of ingest (a pure function of a batch, so Ray can run it too): filter
     verdicts and the encoded prompts (filtered rows are encoded as empty text); with ``math`` also
     the prompts' math signatures for decontamination (``Encoded.math``)."""
-    verdicts = filters.batch(rows)
+    verdicts = rules.filters.batch(rows)
     enc = encode(
         [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)],
-        [r["domain"] in VERBATIM_DOMAINS for r in rows],
+        [r["domain"] in rules.verbatim for r in rows],
         math=math,
-        answers=[answer_text(r.get("reference")) for r in rows] if math else None,
+        answers=[reference_answer(r.get("reference")) for r in rows] if math else None,
     )
     return verdicts, enc
 
 
-def math_signatures(rows: list[dict[str, Any]], prompts: list[str]) -> MathEncoded:
+def math_signatures(rows: list[dict[str, Any]], prompts: list[str], verbatim: frozenset[str]) -> MathEncoded:
     """Math signatures of a batch's prompts (puzzle grids have none) and of their reference answers."""
-    texts = [p if r["domain"] not in VERBATIM_DOMAINS else "" for r, p in zip(rows, prompts)]
-    return encode_math(texts, [answer_text(r.get("reference")) for r in rows])
+    texts = [p if r["domain"] not in verbatim else "" for r, p in zip(rows, prompts)]
+    return encode_math(texts, [reference_answer(r.get("reference")) for r in rows])
 
 
 def reference_hashes(references: list[Any]) -> np.ndarray:
@@ -80,18 +83,18 @@ def reference_hashes(references: list[Any]) -> np.ndarray:
         return np.zeros(0, dtype=np.uint64)
     answers, rests = [], []
     for ref in references:
-        answers.append(answer_text(ref) or "")
+        answers.append(reference_answer(ref) or "")
         rest = {k: v for k, v in ref.items() if k not in _NOT_IDENTITY} if isinstance(ref, dict) else None
         rests.append(canonical_json(rest) if rest else "")
     enc = encode(answers)
     ans = np.where(np.diff(enc.offsets) > 0, enc.exact_hash, np.uint64(0)).astype(np.uint64)
     rest_h = np.where(np.array([bool(r) for r in rests]), hash_strings(rests), np.uint64(0)).astype(np.uint64)
     with np.errstate(over="ignore"):
-        combined = mix64(ans * _P + rest_h + np.uint64(1))
+        combined = mix64(ans * FNV_PRIME + rest_h + np.uint64(1))
     return np.where((ans == 0) & (rest_h == 0), np.uint64(0), combined).astype(np.uint64)
 
 
-_NOT_IDENTITY = frozenset({"answer", "solutions", "candidates"})
+_NOT_IDENTITY = frozenset({"answer", *CURATION_FIELDS})
 
 
 def _has_reference(ref: Any) -> bool:
@@ -107,15 +110,15 @@ def ingest_segments(
     items: list[Path | Segment],
     spool_path: Path,
     config: CleanConfig,
+    rules: DomainRules,
     batch_fn: Callable | None = None,
     on_batch: Callable[[int], None] | None = None,
     lexical_key: str | None = None,
 ) -> Ingested:
     """Ingest ``items`` in order in this process. ``on_batch(rows)`` is called after each batch. With
     ``lexical_key`` the unfiltered rows are also checked against the benchmark indexes."""
-    filters = FilterSet(enabled=config.filters, settings=config.filter_settings)
     want_math = lexical_key is not None and config.decontam_params.math
-    batch_fn = batch_fn or (lambda rows: prepare_batch(rows, filters, math=want_math))
+    batch_fn = batch_fn or (lambda rows: prepare_batch(rows, rules, math=want_math))
     ids: list[str] = []
     domains: list[str] = []
     has_ref: list[bool] = []
@@ -137,7 +140,7 @@ def ingest_segments(
         verdicts, enc = result
         if want_math and enc.math is None:  # a batch function without math signatures (Ray)
             enc.math = math_signatures(
-                rows, [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)]
+                rows, [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)], rules.verbatim
             )
         base = len(ids)
         references = [row.get("reference") for row in rows]
@@ -148,7 +151,7 @@ def ingest_segments(
             if verdict is not None:
                 filtered[base + i] = Decision(verdict[0], verdict[1])
         # spool: the input line itself where the row is unchanged (no second encoding), else the row
-        spool.write(b"".join([raw or _dumps(row) + b"\n" for row, raw in zip(rows, raws[: len(rows)])]))
+        spool.write(b"".join([raw or dumps(row) + b"\n" for row, raw in zip(rows, raws[: len(rows)])]))
         del raws[: len(rows)]
         parts.append(enc)
         # per-row hashes: computed batch by batch on the worker while the next batch is parsed
@@ -176,11 +179,10 @@ def ingest_segments(
     enc = concat_encoded(parts)
     hits = None
     if lexical_key is not None:
-        from .pipeline import load_indexes
-
         unfiltered = np.ones(len(ids), dtype=bool)
         unfiltered[list(filtered)] = False
-        hits = find_contamination(enc, load_indexes(config), config.decontam_params, active=unfiltered)
+        indexes = load_indexes(config.builtin_benchmarks, config.benchmark_files, n=config.decontam_params.n)
+        hits = find_contamination(enc, indexes, config.decontam_params, active=unfiltered)
         enc.math = None  # used up: not handed back from a worker, not saved (a rerun reads the spool)
     return Ingested(
         ids,
@@ -193,6 +195,7 @@ def ingest_segments(
         spool_path,
         hits,
         lexical_key,
+        rules.verbatim,
     )
 
 
@@ -244,6 +247,7 @@ def merge(parts: list[Ingested], spool_path: Path) -> Ingested:
         spool_path,
         hits,
         parts[0].contamination_key if hits is not None else None,
+        parts[0].verbatim,
     )
 
 
@@ -260,6 +264,7 @@ def ingest(
     inputs: list[Path],
     work: Path,
     config: CleanConfig,
+    rules: DomainRules,
     batch_fn: Callable | None = None,
     lexical_key: str | None = None,
 ) -> Ingested:
@@ -278,11 +283,11 @@ def ingest(
         workers.release()
         with progress:
             return ingest_segments(
-                shards[0], spool, config, batch_fn, on_batch=progress.update, lexical_key=lexical_key
+                shards[0], spool, config, rules, batch_fn, on_batch=progress.update, lexical_key=lexical_key
             )
     procs = workers.take(len(shards) - 1)
     for k, (proc, shard) in enumerate(zip(procs, shards[1:]), start=1):
-        job = (shard, work / f"rows.{k}.jsonl", config, lexical_key, work / f"shard{k}.result.pkl")
+        job = (shard, work / f"rows.{k}.jsonl", config, rules, lexical_key, work / f"shard{k}.result.pkl")
         proc.assign(work / f"shard{k}.job.pkl", job, work / f"shard{k}.result.pkl")
     try:
         own = [0]
@@ -292,7 +297,9 @@ def ingest(
             progress.update(own[0] + sum(p.rows for p in procs) - progress.n)
 
         with progress:
-            first = ingest_segments(shards[0], spool, config, on_batch=on_batch, lexical_key=lexical_key)
+            first = ingest_segments(
+                shards[0], spool, config, rules, on_batch=on_batch, lexical_key=lexical_key
+            )
             parts = [first] + [p.result(lambda: on_batch(0)) for p in procs]
     finally:
         for p in procs:
@@ -302,7 +309,7 @@ def ingest(
 
 def worker_main(job_path: str) -> int:
     """Body of a worker process (``ring_data.clean.ingest_worker``)."""
-    shard, spool, config, lexical_key, result = pickle.loads(Path(job_path).read_bytes())
+    shard, spool, config, rules, lexical_key, result = pickle.loads(Path(job_path).read_bytes())
     Path(job_path).unlink()
     done = [0]
 
@@ -311,7 +318,10 @@ def worker_main(job_path: str) -> int:
         print(done[0], flush=True)
 
     try:
-        payload = (True, ingest_segments(shard, spool, config, on_batch=report, lexical_key=lexical_key))
+        payload = (
+            True,
+            ingest_segments(shard, spool, config, rules, on_batch=report, lexical_key=lexical_key),
+        )
     except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
         payload = (False, e)
     tmp = result.with_suffix(".tmp")
@@ -335,14 +345,15 @@ def save_ingested(ing: Ingested, work: Path) -> None:
         has_ref=ing.has_ref,
         reference_hash=ing.reference_hash,
     )
-    (work / "rows_meta.json").write_text(json.dumps({"ids": ing.ids, "domains": ing.domains}))
+    meta = {"ids": ing.ids, "domains": ing.domains, "verbatim": sorted(ing.verbatim)}
+    (work / "rows_meta.json").write_text(json.dumps(meta))
     save_decisions(work / "decisions.json", ing.filtered)
     if ing.contamination is not None:
         hits = {"key": ing.contamination_key, "hits": {i: asdict(h) for i, h in ing.contamination.items()}}
-        (work / "contamination.json").write_bytes(_dumps(hits))
+        (work / "contamination.json").write_bytes(dumps(hits))
     with (work / "bad_rows.jsonl").open("wb") as fh:
         for b in ing.bad_rows:
-            fh.write(_dumps(b) + b"\n")
+            fh.write(dumps(b) + b"\n")
 
 
 def load_ingested(work: Path) -> Ingested:
@@ -351,10 +362,10 @@ def load_ingested(work: Path) -> Ingested:
     has_ref = a.pop("has_ref")
     reference_hash = a.pop("reference_hash")
     meta = json.loads((work / "rows_meta.json").read_text())
-    bad = [_loads(line) for line in (work / "bad_rows.jsonl").read_bytes().splitlines() if line]
+    bad = [loads(line) for line in (work / "bad_rows.jsonl").read_bytes().splitlines() if line]
     hits, key = None, None
     if (work / "contamination.json").exists():
-        saved = _loads((work / "contamination.json").read_bytes())
+        saved = loads((work / "contamination.json").read_bytes())
         hits, key = {int(i): Hit(**h) for i, h in saved["hits"].items()}, saved["key"]
     return Ingested(
         meta["ids"],
@@ -367,4 +378,5 @@ def load_ingested(work: Path) -> Ingested:
         work / "rows.jsonl",
         hits,
         key,
+        frozenset(meta["verbatim"]),
     )

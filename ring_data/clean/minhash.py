@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .normalize import _P, mix64
+from .normalize import FNV_PRIME, mix64
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,9 @@ class Features:
     bi: np.ndarray
     bi_offsets: np.ndarray
 
-    def set_of(self, d: int) -> set:
-        u, b = self.uni_offsets, self.bi_offsets
-        return set(self.uni[u[d] : u[d + 1]].tolist()) | set(self.bi[b[d] : b[d + 1]].tolist())
-
     def pair_jaccard(self, pairs: np.ndarray, chunk: int = 200_000) -> np.ndarray:
         """Exact Jaccard of the feature sets of many ``(a, b)`` document pairs at once (same float as
-        :func:`jaccard` on :meth:`set_of`): each document's set is one row of a sparse 0/1 matrix,
+        :func:`jaccard` on each document's 1-gram and 2-gram set): each document's set is one row of a sparse 0/1 matrix,
         and a pair's intersection is the elementwise product of its two rows (merged in C)."""
         workers = _threads(len(pairs) // 20_000)
         if workers > 1:  # scipy's sparse kernels release the GIL: halves in two threads take half the time
@@ -135,7 +131,9 @@ def features(flat_tokens: np.ndarray, offsets: np.ndarray) -> Features:
     n_bi = np.maximum(lengths - 1, 0)
     with np.errstate(over="ignore"):
         pairs = (
-            mix64(flat_tokens[:-1] * _P + flat_tokens[1:]) if len(flat_tokens) > 1 else np.empty(0, np.uint64)
+            mix64(flat_tokens[:-1] * FNV_PRIME + flat_tokens[1:])
+            if len(flat_tokens) > 1
+            else np.empty(0, np.uint64)
         )
     # a bigram starting at a document's last token would cross into the next document
     crossing = np.zeros(len(pairs), dtype=bool)
@@ -269,7 +267,7 @@ def candidate_pairs(
         with np.errstate(over="ignore"):
             key = base + np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15)
             for k in range(band * r, band * r + r):
-                key = key * _P + sub[k].astype(np.uint64)
+                key = key * FNV_PRIME + sub[k].astype(np.uint64)
         key = mix64(key)
         order = np.argsort(key)
         sk = key[order]

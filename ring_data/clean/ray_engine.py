@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from .filters import FilterSet
-from .normalize import VERBATIM_DOMAINS, Encoded, encode
+from .config import DomainRules
+from .normalize import Encoded, encode
 
 RAY_BLOCK_ROWS = 5000
 
 
-def _process_table(table, filters: FilterSet):
+def _process_table(table, rules: DomainRules):
     """Ray worker: a pyarrow table of (prompt, domain, reference_json) -> per-row verdicts and encodings."""
     import pyarrow as pa
 
@@ -29,10 +29,10 @@ def _process_table(table, filters: FilterSet):
         {"prompt": p, "domain": d, "reference": json.loads(r)}
         for p, d, r in zip(cols["prompt"], cols["domain"], cols["reference_json"])
     ]
-    verdicts = filters.batch(rows)
+    verdicts = rules.filters.batch(rows)
     enc = encode(
         [r["prompt"] if v is None else "" for r, v in zip(rows, verdicts)],
-        [r["domain"] in VERBATIM_DOMAINS for r in rows],
+        [r["domain"] in rules.verbatim for r in rows],
     )
     bounds = enc.offsets
     return pa.table(
@@ -53,7 +53,7 @@ def _process_table(table, filters: FilterSet):
     )
 
 
-def ray_batch_fn(filters: FilterSet) -> Callable[[list[dict[str, Any]]], tuple[list, Encoded]]:
+def ray_batch_fn(rules: DomainRules) -> Callable[[list[dict[str, Any]]], tuple[list, Encoded]]:
     import ray
 
     if not ray.is_initialized():
@@ -79,7 +79,7 @@ def ray_batch_fn(filters: FilterSet) -> Callable[[list[dict[str, Any]]], tuple[l
 
         ds = ray.data.from_arrow(pa.table(items)).repartition(max(1, len(rows) // RAY_BLOCK_ROWS))
         out = ds.map_batches(
-            _process_table, fn_kwargs={"filters": filters}, batch_format="pyarrow", batch_size=RAY_BLOCK_ROWS
+            _process_table, fn_kwargs={"rules": rules}, batch_format="pyarrow", batch_size=RAY_BLOCK_ROWS
         )
         table = pa.concat_tables(list(out.iter_batches(batch_format="pyarrow", batch_size=None))).sort_by(
             "order"

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..report import Report
+from .decisions import Decision
+from .decontam.hit import Hit
+from .ingest import Ingested
 
 MAX_CAUGHT_ROWS = 50
 
@@ -17,18 +20,20 @@ def _short(text: str | None, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def write_report(out_dir: Path, stats: dict[str, Any], decisions: dict, examples: list[dict], ing) -> Path:
+def write_report(
+    out_dir: Path, stats: dict[str, Any], decisions: dict[int, Decision], examples: list[dict], ing: Ingested
+) -> Path:
     rep = Report(out_dir, "ring-data clean")
     rep.paragraph(
         f"{stats['conservation']} (checked). Kept rows: {stats['output']}; removed rows with reason "
         f"and evidence: {stats['rejects']}."
     )
     rep.paragraph(
-        f"Keep rule: {stats['keep_rule']}. Throughput: {stats['rows_per_second']} rows/s "
-        f"(stage seconds: {stats['seconds']})."
+        f"Keep rule: {stats['keep_rule']}. Throughput: {stats['rows_per_s']} rows/s "
+        f"(stage seconds: {stats['stage_seconds']})."
     )
     rep.heading("Removed rows by reason")
-    by_reason = stats["by_reason"]
+    by_reason = stats["rejected_by_reason"]
     rep.table(
         ["reason", "rows", "share of input"],
         [
@@ -46,12 +51,9 @@ def write_report(out_dir: Path, stats: dict[str, Any], decisions: dict, examples
         ["domain", "kept", *reasons],
         [[dom, c.get("kept", 0), *[c.get(r, 0) for r in reasons]] for dom, c in stats["by_domain"].items()],
     )
-    near = [d.evidence["similarity"] for d in decisions.values() if d.reason == "near_duplicate"]
-    overlaps = [
-        d.evidence["overlap"]
-        for d in decisions.values()
-        if d.reason == "contamination" and d.evidence.get("match") == "ngram"
-    ]
+    near = [d.evidence.similarity for d in decisions.values() if d.reason == "near_duplicate"]
+    hits = sorted((i, d.evidence) for i, d in decisions.items() if isinstance(d.evidence, Hit))
+    overlaps = [h.overlap for _, h in hits if h.kind == "ngram"]
     if near:
         rep.heading("Near-duplicate similarity")
         thr = stats["config"]["near"]["threshold"]
@@ -78,10 +80,7 @@ def write_report(out_dir: Path, stats: dict[str, Any], decisions: dict, examples
             xlabel="shared fraction",
         )
     if "decontam" in stats["stages"] or stats["config"]["benchmarks"]:
-        caught = sorted((i, d) for i, d in decisions.items() if d.reason == "contamination")
-        per: Counter = Counter(
-            (d.evidence["benchmark"], d.evidence.get("language") or "?") for _, d in caught
-        )
+        per: Counter = Counter((h.benchmark, h.row_language or "?") for _, h in hits)
         rep.heading("Contamination by benchmark")
         rep.paragraph(
             "Language: of the caught row's prose (by script for CJK, Korean, Thai, Arabic, Cyrillic; by "
@@ -96,24 +95,15 @@ def write_report(out_dir: Path, stats: dict[str, Any], decisions: dict, examples
             )
             table += [[bench, lang, n] for lang, n in langs] or [[bench, "-", 0]]
         rep.table(["benchmark", "language", "rows"], table)
-        if caught:
+        if hits:
             rep.heading("Caught rows", level=3)
-            shown = caught[:MAX_CAUGHT_ROWS]
+            shown = hits[:MAX_CAUGHT_ROWS]
             rep.table(
                 ["row", "benchmark", "item", "match", "language"],
-                [
-                    [
-                        ing.ids[i],
-                        d.evidence["benchmark"],
-                        d.evidence["item"],
-                        d.evidence.get("match_kind") or d.evidence.get("match"),
-                        d.evidence.get("language") or "?",
-                    ]
-                    for i, d in shown
-                ],
+                [[ing.ids[i], h.benchmark, h.item, h.kind, h.row_language or "?"] for i, h in shown],
             )
-            if len(caught) > len(shown):
-                rep.paragraph(f"... and {len(caught) - len(shown)} more (all in the rejects file).")
+            if len(hits) > len(shown):
+                rep.paragraph(f"... and {len(hits) - len(shown)} more (all in the rejects file).")
     rep.heading("Examples of each removal")
     for ex in examples:
         rep.heading(f"{ex['reason']} — {ex['id']}", level=3)

@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# domains whose answers the verifier reads from \boxed{}: a bare candidate string is wrapped in it
-BOXED_DOMAINS = {"math", "science"}
+from ring_data.rows import CURATION_FIELDS
 
 
 def is_known_domain(domain: str) -> bool:
@@ -49,10 +48,11 @@ def unverified_because(reference: Any, domain: str) -> str | None:
 
 
 def as_response(candidate: str, domain: str) -> str:
-    """A candidate answer as a response the domain's verifier can read."""
-    if domain in BOXED_DOMAINS and "\\boxed" not in candidate:
-        return f"\\boxed{{{candidate}}}"
-    return candidate
+    """A candidate answer as a response the domain's verifier can read (in its registered answer
+    format: ``\\boxed{..}``, ``<answer>..</answer>`` or as it is)."""
+    from verifiers import domain_info
+
+    return domain_info(domain).as_response(candidate)
 
 
 def check_row(row: dict[str, Any], config: CheckConfig | None = None) -> RowVerdict:
@@ -103,7 +103,7 @@ def check_candidates(reference: dict[str, Any], domain: str, *, quorum: float = 
         return RowVerdict(
             False, "invalid_reference", {"error": "candidates must be a non-empty list of strings"}
         )
-    answer_ref = {k: v for k, v in reference.items() if k not in ("candidates", "solutions")}
+    answer_ref = {k: v for k, v in reference.items() if k not in CURATION_FIELDS}
     results = verify_batch([(as_response(c, domain), answer_ref, domain) for c in candidates], workers=1)
     agree = [r.correct for r in results]
     share = sum(agree) / len(candidates)

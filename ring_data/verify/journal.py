@@ -8,13 +8,14 @@ Outputs that are not plain JSONL (Parquet, a ``datasets`` directory, ``.jsonl.gz
 
 from __future__ import annotations
 
-import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ring_data.io import write_rows
+from ring_data.io import dumps, loads, read_json_lines, write_rows
 
 
 def default_rejects_path(output: str | Path) -> Path:
@@ -33,16 +34,8 @@ def journal_path(final: Path) -> Path:
 
 def iter_journal(path: Path) -> Iterator[dict[str, Any]]:
     """Rows of a journal; a torn last line is skipped (and cut off by :func:`_repair`)."""
-    if not path.is_file():
-        return
-    with path.open("rb") as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            try:
-                yield json.loads(raw)
-            except json.JSONDecodeError:
-                continue
+    for _, row in read_json_lines(path, skip_bad=True):
+        yield row
 
 
 def _repair(path: Path) -> None:
@@ -54,11 +47,11 @@ def _repair(path: Path) -> None:
     tail = data[end:]
     if tail.strip():
         try:
-            json.loads(tail)
+            loads(tail)
             with path.open("ab") as fh:  # a complete row without its newline
                 fh.write(b"\n")
             return
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON: torn
             pass
     if end < len(data):
         with path.open("r+b") as fh:
@@ -104,14 +97,14 @@ class Journal:
         self._lock = threading.Lock()  # the annotate pipeline writes from its verification thread too
 
     def keep(self, row: dict[str, Any]) -> None:
-        data = json.dumps(row, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+        data = dumps(row) + b"\n"
         with self._lock:
             self._out.write(data)
             self.kept += 1
 
     def reject(self, entry: dict[str, Any]) -> bool:
         """Append a reject; False when it is a bad row an earlier run already recorded."""
-        data = json.dumps(entry, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+        data = dumps(entry) + b"\n"
         key = bad_row_key(entry)
         with self._lock:
             if key is not None:
@@ -134,14 +127,23 @@ class Journal:
     def rejected_rows(self) -> Iterator[dict[str, Any]]:
         return iter_journal(self.rej_journal)
 
-    def close(self) -> tuple[int, int]:
-        """Close, convert non-JSONL outputs, and return (kept, rejected) over the whole journal."""
+    def close(self) -> JournalTotals:
+        """Close, convert non-JSONL outputs, and count the whole journal (earlier runs included)."""
         self._out.close()
         self._rej.close()
         kept = sum(1 for _ in iter_journal(self.out_journal))
-        rejected = sum(1 for _ in iter_journal(self.rej_journal))
+        reasons = Counter(str(entry.get("reason")) for entry in iter_journal(self.rej_journal))
         for final, journal in ((self.output, self.out_journal), (self.rejects, self.rej_journal)):
             if final != journal:
                 write_rows(final, iter_journal(journal))
                 journal.unlink()
-        return kept, rejected
+        return JournalTotals(kept, sum(reasons.values()), dict(reasons))
+
+
+@dataclass(frozen=True)
+class JournalTotals:
+    """What a journal holds when it is closed: kept rows, rejected rows, rejects per reason."""
+
+    kept: int
+    rejected: int
+    rejected_by_reason: dict[str, int]

@@ -1,6 +1,7 @@
 """``ring-data verify`` over a file: rows are checked concurrently (code references run in the sandbox,
 which waits on subprocesses, so threads overlap well), results are written in input order to resumable
-journals, and a summary per domain and reason is collected for the stats and report."""
+journals, and a summary per domain and reason goes to the stats, the report and the returned
+:class:`~ring_data.result.CommandResult`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ring_data.io import read_rows
+from ring_data.result import CommandResult, finish
 from ring_data.rows import make_reject
 from ring_data.runtime import progress
 
@@ -30,24 +32,15 @@ class VerifyConfig:
 
 
 @dataclass
-class VerifyStats:
-    input_rows: int = 0
+class _RunCounts:
+    """This run's counts (the result's kept/rejected cover the whole output, earlier runs too)."""
+
+    rows_in: int = 0
     skipped_resumed: int = 0
     checked: int = 0
-    kept: int = 0
-    kept_unverified: int = 0  # of ``kept``: references nothing checked, kept by ``keep_unverified``
-    rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    by_domain: dict[str, dict[str, int]] = field(default_factory=dict)  # domain -> {kept, reason...}
+    kept_unverified: int = 0  # kept references nothing checked (``keep_unverified``)
+    by_domain: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # reason -> a few (id, evidence)
-    wall_s: float = 0.0
-    total_kept: int = 0
-    total_rejected: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["rows_per_s"] = round(self.checked / self.wall_s, 3) if self.wall_s else 0.0
-        return d
 
 
 def verify_file(
@@ -55,45 +48,43 @@ def verify_file(
     output: str | Path,
     *,
     rejects: str | Path | None = None,
+    report_dir: str | Path | None = None,
     config: VerifyConfig | None = None,
-) -> VerifyStats:
+) -> CommandResult:
+    """Keep the rows whose reference checks out, reject the rest with reason and evidence; writes
+    ``OUT.stats.json`` and, with ``report_dir``, the report."""
     cfg = config or VerifyConfig()
-    stats = VerifyStats()
-    by_domain: dict[str, Counter] = defaultdict(Counter)
+    run = _RunCounts()
     journal = Journal(output, rejects, resume=cfg.resume)
     bad_rows: list[dict[str, Any]] = []
     started = time.perf_counter()
 
     def record(row: dict[str, Any], verdict: RowVerdict) -> None:
-        stats.checked += 1
+        run.checked += 1
         domain = str(row.get("domain"))
         if verdict.ok:
             journal.keep(row)
-            stats.kept += 1
-            stats.kept_unverified += verdict.unverified
-            by_domain[domain]["kept"] += 1
+            run.kept_unverified += verdict.unverified
+            run.by_domain[domain]["kept"] += 1
             return
         journal.reject(make_reject(row, verdict.reason, verdict.evidence))
-        _count_reject(stats, verdict.reason)
-        by_domain[domain][verdict.reason] += 1
-        examples = stats.examples.setdefault(verdict.reason, [])
+        run.by_domain[domain][verdict.reason] += 1
+        examples = run.examples.setdefault(verdict.reason, [])
         if len(examples) < 3:
             examples.append({"id": row["id"], "domain": domain, "evidence": verdict.evidence})
 
     def drain_bad_rows() -> None:
         while bad_rows:
-            entry = bad_rows.pop(0)
-            stats.input_rows += 1
-            if journal.reject(entry):
-                _count_reject(stats, "bad_row")
+            run.rows_in += 1
+            journal.reject(bad_rows.pop(0))
 
     def todo() -> Iterator[dict[str, Any]]:
         rows = read_rows(inputs, mapping=cfg.mapping, on_bad_row=cfg.on_bad_row, bad_rows=bad_rows)
         for row in progress(rows, desc="verify", unit="row"):
-            stats.input_rows += 1
+            run.rows_in += 1
             drain_bad_rows()
             if row["id"] in journal.done:
-                stats.skipped_resumed += 1
+                run.skipped_resumed += 1
             else:
                 yield row
 
@@ -114,12 +105,31 @@ def verify_file(
                 record(done_row, fut.result())
         drain_bad_rows()
     finally:
-        stats.by_domain = {d: dict(c) for d, c in sorted(by_domain.items())}
-        stats.total_kept, stats.total_rejected = journal.close()
-        stats.wall_s = time.perf_counter() - started
-    return stats
+        totals = journal.close()
+    seconds = time.perf_counter() - started
+    result = finish(
+        "ring-data verify",
+        inputs=inputs,
+        output=output,
+        rejects=journal.rejects,
+        rows_in=run.rows_in,
+        kept=totals.kept,
+        rejected=totals.rejected,
+        rejected_by_reason=totals.rejected_by_reason,
+        seconds=seconds,
+        report_dir=report_dir,
+        details={
+            "skipped_resumed": run.skipped_resumed,
+            "checked": run.checked,
+            "kept_unverified": run.kept_unverified,
+            "rows_per_s": round(run.checked / seconds, 3) if seconds else 0.0,
+            "by_domain": {d: dict(c) for d, c in sorted(run.by_domain.items())},
+            "examples": run.examples,
+            "config": {"quorum": cfg.check.quorum, "keep_unverified": cfg.check.keep_unverified},
+        },
+    )
+    if report_dir:
+        from .report import write_report
 
-
-def _count_reject(stats: VerifyStats, reason: str) -> None:
-    stats.rejected += 1
-    stats.rejected_by_reason[reason] = stats.rejected_by_reason.get(reason, 0) + 1
+        write_report(report_dir, result.stats)
+    return result

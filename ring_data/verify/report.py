@@ -12,7 +12,7 @@ from ring_data.report import Report
 def write_report(report_dir: str | Path, stats: dict[str, Any]) -> Path:
     rep = Report(report_dir, "ring-data verify")
     rep.paragraph(
-        f"{stats['input_rows']} rows in = {stats['total_kept']} kept + {stats['total_rejected']} rejected "
+        f"{stats['rows_in']} rows in = {stats['kept']} kept + {stats['rejected']} rejected "
         f"(whole output; this run checked {stats['checked']} rows at {stats['rows_per_s']} rows/s, "
         f"skipped {stats['skipped_resumed']} already done)."
     )
@@ -34,7 +34,7 @@ def write_report(report_dir: str | Path, stats: dict[str, Any]) -> Path:
             title="Kept per domain",
         )
     if stats["rejected_by_reason"]:
-        rep.heading("Rejected by reason")
+        rep.heading("Rejected by reason (whole output)")
         rep.table(["reason", "rows"], sorted(stats["rejected_by_reason"].items(), key=lambda kv: -kv[1]))
         rep.bars("rejected_by_reason", stats["rejected_by_reason"], title="Rejected rows by reason")
         rep.heading("Examples")

@@ -77,7 +77,7 @@ def test_hf_sampler_labels_difficulty_and_drops_extremes(model_dir, tmp_path, ca
     assert by_id["alien"]["reason"] == "unknown_domain"
     assert [r for r in rejects if r["reason"] == "bad_row"][0]["evidence"]["line"] == len(rows) + 1
     stats = json.loads((tmp_path / "out" / "annotated.jsonl.stats.json").read_text())
-    assert stats["in_equals_kept_plus_rejected"] and stats["input_rows"] == len(rows) + 1
+    assert stats["in_equals_kept_plus_rejected"] and stats["rows_in"] == len(rows) + 1
     assert stats["samples_scored"] == 8 * 7 and stats["output_dropped_by_rule"] == {
         "all_correct": 3,
         "all_wrong": 1,

@@ -91,3 +91,73 @@ def test_vectorised_batch_gives_the_same_verdicts_as_row_by_row():
     fs = FilterSet()
     assert fs.batch(rows) == [fs.first_failure(r) for r in rows]
     assert sum(v is not None for v in fs.batch(rows)) >= 12
+
+
+def test_a_filter_registered_from_user_code_runs_by_default_and_its_code_is_part_of_resume(
+    tmp_path, monkeypatch
+):
+    """A filter is one registered unit: a module with ``@register_filter`` (here written by the test),
+    on by default for the domains it names, vectorised through its prefilter, and a resumed clean run
+    redoes ingest when the filter's code changed (no stale verdicts)."""
+    import importlib.util
+    import sys
+
+    from ring_data.clean.filters import base, filter_names
+    from ring_data.clean.pipeline import clean
+    from ring_data.io import write_rows
+
+    monkeypatch.setattr(base, "_FILTERS", dict(base._FILTERS))  # the test's filter leaves with it
+
+    def load(source: str):
+        path = tmp_path / "user_url_filter.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("user_url_filter", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["user_url_filter"] = module
+        spec.loader.exec_module(module)
+
+    source = """
+from ring_data.clean.filters import register_filter
+
+def may_fail(prompt, answer, settings):
+    return prompt.str.contains("http")
+
+@register_filter("url", domains=("math",), prefilter=may_fail, override=True)
+def url(prompt, reference, settings):
+    return {"match": "http"} if "http://" in prompt else None
+"""
+    load(source)
+    assert filter_names()[-1] == "url"  # after the built-ins (order=100)
+    rows = [
+        {
+            "id": "m",
+            "domain": "math",
+            "prompt": "See http://example.com for the value of 2 + 3.",
+            "reference": "5",
+        },
+        {
+            "id": "c",
+            "domain": "code",
+            "prompt": "Fetch http://example.com and print its status.",
+            "reference": None,
+        },
+        {
+            "id": "s",
+            "domain": "math",
+            "prompt": "Visit https://example.com then compute 7 * 6.",
+            "reference": "42",
+        },
+    ]
+    assert FilterSet().first_failure(rows[0]) == ("filter_url", {"match": "http"})
+    assert FilterSet().batch(rows) == [("filter_url", {"match": "http"}), None, None]
+    assert FilterSet(enabled=("length",)).first_failure(rows[0]) is None
+    write_rows(tmp_path / "in.jsonl", rows)
+    first = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert first.rejected_by_reason == {"filter_url": 1} and "url" in first.stats["config"]["filters"]
+    again = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert "ingest" in again.stats["resumed_stages"]
+    load(source.replace('"http://" in prompt', '"http" in prompt'))  # the filter's code changes
+    changed = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
+    assert changed.stats["resumed_stages"] == [] and changed.rejected_by_reason == {"filter_url": 2}
+    with pytest.raises(ValueError, match="already registered"):
+        load(source.replace(", override=True", ""))

@@ -42,8 +42,8 @@ def test_parallel_ingest_matches_one_process_byte_for_byte(tmp_path, workers):
     )
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "many.jsonl").read_bytes()
     assert (tmp_path / "one.rejects.jsonl").read_bytes() == (tmp_path / "many.rejects.jsonl").read_bytes()
-    assert one.stats["by_reason"] == many.stats["by_reason"]
-    assert one.stats["by_reason"]["contamination"] == 3
+    assert one.stats["rejected_by_reason"] == many.stats["rejected_by_reason"]
+    assert one.stats["rejected_by_reason"]["contamination"] == 3
     ingest_dir = tmp_path / "many.jsonl.work" / "ingest"
     assert (
         len(json.loads((ingest_dir / "contamination.json").read_text())["hits"]) == 3
@@ -56,7 +56,7 @@ def test_parallel_ingest_matches_one_process_byte_for_byte(tmp_path, workers):
         config=CleanConfig(builtin_benchmarks=(), **TINY_SHARDS),
     )
     assert again.stats["resumed_stages"] == ["ingest"]
-    assert "contamination" not in again.stats["by_reason"]
+    assert "contamination" not in again.stats["rejected_by_reason"]
 
 
 def test_bad_rows_in_a_worker_shard_keep_their_file_line(tmp_path):

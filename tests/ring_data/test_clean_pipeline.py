@@ -63,7 +63,7 @@ def test_rows_are_conserved_and_stats_say_so(corpus_run):
     assert n_kept + n_rej == len(rows)
     stats = json.loads((tmp / "out.jsonl.stats.json").read_text())
     assert stats["conservation"] == f"{len(rows)} in = {n_kept} kept + {n_rej} rejected"
-    assert sum(stats["by_reason"].values()) == n_rej
+    assert sum(stats["rejected_by_reason"].values()) == n_rej
     by_id = {r["id"]: r for r in rows}
     for rej in read_rows(tmp / "out.rejects.jsonl"):  # each reject is its input row + reason + evidence
         assert {k: v for k, v in rej.items() if k not in ("reason", "evidence")} == by_id[rej["id"]]
@@ -74,7 +74,7 @@ def test_report_has_counts_histogram_and_examples(corpus_run):
     rows, result, tmp = corpus_run
     md = (tmp / "report" / "report.md").read_text()
     stats = result.stats
-    assert f"| exact_duplicate | {stats['by_reason']['exact_duplicate']} |" in md
+    assert f"| exact_duplicate | {stats['rejected_by_reason']['exact_duplicate']} |" in md
     assert "near_similarity.png" in md and (tmp / "report" / "near_similarity.png").stat().st_size > 1000
     assert md.count("### near_duplicate") == 3 and "| kept |" in md
     assert (tmp / "report" / "report.html").exists()
@@ -121,7 +121,7 @@ def test_decontamination_catches_planted_items_and_nothing_else(tmp_path):
     assert rejects["plant_numbers"]["evidence"]["match_kind"] in ("digitless", "ngram")
     assert rejects["plant_embedded"]["evidence"]["match_kind"] == "ngram"
     assert len(rejects["plant_embedded"]["evidence"]["match"].split()) == 8
-    assert res.stats["by_reason"] == {"contamination": 5}
+    assert res.stats["rejected_by_reason"] == {"contamination": 5}
 
 
 def test_user_benchmark_file_and_builtin_switch(tmp_path):
@@ -152,7 +152,7 @@ def test_resume_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     assert first.stats["resumed_stages"] == []
     again = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl")
     assert again.stats["resumed_stages"] == ["ingest", "decontam", "exact", "near"]
-    assert again.stats["by_reason"] == first.stats["by_reason"]
+    assert again.stats["rejected_by_reason"] == first.stats["rejected_by_reason"]
     # a run killed after ingest: later stages are missing -> only they run
     for stage in ("decontam", "exact", "near"):
         (tmp_path / "out.jsonl.work" / stage / "DONE").unlink()
@@ -160,7 +160,7 @@ def test_resume_skips_finished_stages_and_redoes_changed_ones(tmp_path):
     assert partial.stats["resumed_stages"] == ["ingest"]
     changed = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl", config=CleanConfig(near=False))
     assert changed.stats["resumed_stages"] == ["ingest", "decontam", "exact"]
-    assert "near_duplicate" not in changed.stats["by_reason"]
+    assert "near_duplicate" not in changed.stats["rejected_by_reason"]
 
 
 def test_killed_process_resumes(tmp_path):
@@ -169,9 +169,9 @@ def test_killed_process_resumes(tmp_path):
     code = (
         "import os, signal, sys\n"
         "from ring_data.clean import pipeline\n"
-        "real = pipeline.exact_duplicates\n"
+        "from ring_data.clean.stages import exact\n"
         "def die(*a, **k):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "pipeline.exact_duplicates = die\n"
+        "exact.exact_duplicates = die\n"
         f"pipeline.clean({str(tmp_path / 'in.jsonl')!r}, {str(tmp_path / 'out.jsonl')!r})\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -283,7 +283,7 @@ def test_index_verb_builds_a_reusable_index(tmp_path):
         tmp_path / "out.jsonl",
         config=CleanConfig(builtin_benchmarks=(), benchmark_files=(str(tmp_path / "myeval.npz"),)),
     )
-    assert res.stats["by_reason"] == {"contamination": 3}
+    assert res.stats["rejected_by_reason"] == {"contamination": 3}
 
 
 def test_one_word_apart_with_different_answers_stays_apart(tmp_path):
@@ -313,18 +313,19 @@ def test_one_word_apart_with_different_answers_stays_apart(tmp_path):
     assert (
         rej["id"] == "odd2" and rej["evidence"]["kept_id"] == "odd" and rej["evidence"]["similarity"] >= 0.6
     )
-    assert res.stats["by_reason"] == {"near_duplicate": 1}
+    assert res.stats["rejected_by_reason"] == {"near_duplicate": 1}
     ignore = CleanConfig(distinct_references=False)
     merged = clean(tmp_path / "in.jsonl", tmp_path / "out2.jsonl", config=ignore)
-    assert merged.stats["by_reason"] == {"near_duplicate": 2}
+    assert merged.stats["rejected_by_reason"] == {"near_duplicate": 2}
 
 
 def test_generated_games_lose_only_true_duplicates(tmp_path):
     """Puzzle rows differ in their grids/statements and references: only identical copies may go
     (maze grids are content: '#' and '.' are not punctuation to strip)."""
-    from verifiers.games.generate import GAMES, generate_rows
+    from verifiers import game_domains
+    from verifiers.games.generate import generate_rows
 
-    rows = [r for g in GAMES for r in generate_rows(g, 30, seed=1)]
+    rows = [r for g in game_domains() for r in generate_rows(g, 30, seed=1)]
     rows.append({**rows[0], "id": "copy_of_first"})  # a real duplicate must still be found
     write_rows(tmp_path / "games.jsonl", rows)
     res = clean(tmp_path / "games.jsonl", tmp_path / "out.jsonl")
@@ -334,9 +335,9 @@ def test_generated_games_lose_only_true_duplicates(tmp_path):
     assert len(rejects) == expected and expected >= 1
     for r in rejects:
         assert r["reason"] == "exact_duplicate" and identity[r["id"]] == identity[r["evidence"]["kept_id"]]
-    assert "near_duplicate" not in res.stats["by_reason"]
+    assert "near_duplicate" not in res.stats["rejected_by_reason"]
     kept_domains = {r["domain"] for r in read_rows(tmp_path / "out.jsonl")}
-    assert kept_domains == set(GAMES)
+    assert kept_domains == set(game_domains())
 
 
 def test_same_text_with_another_reference_is_kept(tmp_path):
@@ -364,7 +365,9 @@ def test_same_text_with_another_reference_is_kept(tmp_path):
     write_rows(tmp_path / "in.jsonl", rows)
     res = clean(tmp_path / "in.jsonl", tmp_path / "out.jsonl", config=CleanConfig(filters=()))
     assert [r["id"] for r in read_rows(tmp_path / "out.jsonl")] == ["a", "b", "c"]
-    assert res.stats["by_reason"] == {"exact_duplicate": 1}  # d: same answer, curation-only fields ignored
+    assert res.stats["rejected_by_reason"] == {
+        "exact_duplicate": 1
+    }  # d: same answer, curation-only fields ignored
     ignore = clean(
         tmp_path / "in.jsonl",
         tmp_path / "o2.jsonl",
@@ -372,7 +375,7 @@ def test_same_text_with_another_reference_is_kept(tmp_path):
     )
     (b,) = [r for r in read_rows(tmp_path / "o2.rejects.jsonl") if r["id"] == "b"]
     assert b["evidence"]["reference_differs"] is True
-    assert ignore.stats["by_reason"] == {"exact_duplicate": 2}
+    assert ignore.stats["rejected_by_reason"] == {"exact_duplicate": 2}
 
 
 def test_all_pairs_for_small_number_groups_finds_what_lsh_finds(tmp_path):

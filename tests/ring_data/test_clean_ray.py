@@ -25,8 +25,8 @@ def test_ray_engine_matches_local_engine(tmp_path):
     finally:
         ray.shutdown()
     local = clean(tmp_path / "in.jsonl", tmp_path / "local.jsonl", config=config)
-    assert on_ray.stats["by_reason"] == local.stats["by_reason"]
-    assert on_ray.stats["by_reason"]["filter_image"] == 1
+    assert on_ray.stats["rejected_by_reason"] == local.stats["rejected_by_reason"]
+    assert on_ray.stats["rejected_by_reason"]["filter_image"] == 1
     assert [r["id"] for r in read_rows(tmp_path / "ray.jsonl")] == [
         r["id"] for r in read_rows(tmp_path / "local.jsonl")
     ]

@@ -24,11 +24,11 @@ def test_semantic_pass_catches_a_paraphrase_lexical_rules_miss(tmp_path):
     pool.append({"id": "para", "domain": "math", "prompt": PARAPHRASE, "reference": {"answer": "204"}})
     write_rows(tmp_path / "in.jsonl", pool)
     lexical = clean(tmp_path / "in.jsonl", tmp_path / "lex.jsonl", config=CleanConfig(near=False))
-    assert "contamination" not in lexical.stats["by_reason"]
+    assert "contamination" not in lexical.stats["rejected_by_reason"]
     res = clean(
         tmp_path / "in.jsonl", tmp_path / "sem.jsonl", config=CleanConfig(near=False, semantic="auto")
     )
-    assert res.stats["by_reason"] == {"contamination": 1}
+    assert res.stats["rejected_by_reason"] == {"contamination": 1}
     (rej,) = read_rows(tmp_path / "sem.rejects.jsonl")
     ev = rej["evidence"]
     assert rej["id"] == "para" and ev["item"] == "AIME2024/0" and ev["match_kind"] == "semantic"

@@ -11,7 +11,8 @@ import pytest
 
 from ring_data.clean import decontam as dc
 from ring_data.clean.corpus import make_corpus
-from ring_data.clean.normalize import encode, encode_math, math_tokens, number_bits
+from ring_data.clean.math_tokens import math_tokens, number_bits
+from ring_data.clean.normalize import encode, encode_math
 from ring_data.clean.pipeline import CleanConfig, clean
 from ring_data.io import read_rows, write_rows
 
@@ -189,7 +190,7 @@ def test_pipeline_rejects_a_translation_with_evidence_and_language(tmp_path):
     assert ev["language"] == "zh" and ev["rule"] == "sequence"
     assert "13" in ev["match"].split() and "\\cdot" in ev["match"]  # the shared math-token sequence
     assert {rejects[k]["evidence"]["language"] for k in TRANSLATED} == {"zh", "fr", "ja", "vi"}
-    assert res.stats["by_reason"] == {"contamination": 4}
+    assert res.stats["rejected_by_reason"] == {"contamination": 4}
     assert res.stats["stages"]["decontam"]["math_signature_hits"] == 4
     # the report's contamination table names the language of each caught row
     md = (tmp_path / "report" / "report.md").read_text()
@@ -295,11 +296,11 @@ def test_multilingual_semantic_pass_catches_what_the_signature_cannot(tmp_path):
     write_rows(tmp_path / "in.jsonl", pool)
     base = {"near": False, "builtin_benchmarks": ("math500",)}
     plain = clean(tmp_path / "in.jsonl", tmp_path / "plain.jsonl", config=CleanConfig(**base))
-    assert "contamination" not in plain.stats["by_reason"]  # 300 and 400 alone are no evidence
+    assert "contamination" not in plain.stats["rejected_by_reason"]  # 300 and 400 alone are no evidence
     res = clean(
         tmp_path / "in.jsonl", tmp_path / "sem.jsonl", config=CleanConfig(**base, semantic="multilingual")
     )
-    assert res.stats["by_reason"] == {"contamination": 1}
+    assert res.stats["rejected_by_reason"] == {"contamination": 1}
     (rej,) = read_rows(tmp_path / "sem.rejects.jsonl")
     ev = rej["evidence"]
     assert (rej["id"], ev["item"], ev["match_kind"], ev["language"]) == (

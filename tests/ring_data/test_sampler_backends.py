@@ -189,6 +189,43 @@ def test_samples_file_sampler(tmp_path):
         make_sampler(f"samples:{path}")
 
 
+def test_a_sampler_registered_from_user_code_is_picked_by_its_spec(tmp_path, monkeypatch):
+    """A sampler is one registered class: ``@register_sampler("kind")`` makes ``kind:target`` a spec of
+    ``make_sampler``, of ``annotate`` and of the ``--sampler`` option (its batch-size default too)."""
+    from ring_data.annotate import AnnotateConfig, Sampler, annotate, register_sampler
+    from ring_data.annotate.samplers import base, sampler_class, sampler_kinds
+
+    monkeypatch.setattr(base, "_SAMPLERS", dict(base._SAMPLERS))  # the test's sampler leaves with it
+    seen = []
+
+    @register_sampler("echo")
+    class EchoSampler(Sampler):
+        """Answers every prompt with ``target`` in a box, as often as asked."""
+
+        def __init__(self, target, settings=None, *, model_label=None):
+            self.answer, self.model = target, model_label or "echo"
+
+        @classmethod
+        def default_batch_size(cls, options):
+            return 2
+
+        def sample(self, prompts, n):
+            seen.append([p.as_text() for p in prompts])
+            return [[f"\\boxed{{{self.answer}}}"] * n for _ in prompts]
+
+    assert "echo" in sampler_kinds() and sampler_class("echo:1").default_batch_size({}) == 2
+    assert make_sampler("echo:7").sample(prompts(EASY[:1]), 2) == [["\\boxed{7}", "\\boxed{7}"]]
+    rows = [{"id": "a", "domain": "math", "prompt": "What is 3 + 4?", "reference": {"answer": "7"}}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = annotate(tmp_path / "in.jsonl", tmp_path / "out.jsonl", "echo:7", config=AnnotateConfig(n=3))
+    assert result.kept == 1 and result.stats["sampler"] == "echo:7"
+    assert seen[-1] == [
+        "What is 3 + 4?\nPlease reason step by step, and put your final answer within \\boxed{}."
+    ]
+    with pytest.raises(ValueError, match="already registered"):
+        register_sampler("echo")(type("Other", (EchoSampler,), {}))
+
+
 def test_bad_sampler_specs():
     for spec in ("nope:x", "hf", "openai:", "samples"):
         with pytest.raises(UserError, match="--sampler must be one of"):

@@ -152,7 +152,7 @@ def test_verify_cli_end_to_end_with_report_resume_and_parquet(tmp_path, capsys):
     }  # fmt: skip
     assert all(r["evidence"] for r in rejects)
     stats = json.loads((tmp_path / "v" / "kept.jsonl.stats.json").read_text())
-    assert stats["input_rows"] == 7 and stats["in_equals_kept_plus_rejected"]
+    assert stats["rows_in"] == 7 and stats["in_equals_kept_plus_rejected"]
     assert stats["by_domain"]["math"] == {"kept": 1, "no_agreement": 1, "invalid_reference": 1}
     for name in ("report.md", "report.html", "rejected_by_reason.png", "kept_by_domain.png"):
         assert (report / name).stat().st_size > 0

@@ -57,12 +57,12 @@ def test_code_tests_without_a_solution_are_unverified():
 def test_library_rejects_by_default_and_counts_what_it_keeps_unverified(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in (NO_SOLUTION, BAD_LETTER, FINE)))
-    stats = verify_file(src, tmp_path / "a.jsonl")
-    assert (stats.kept, stats.rejected, stats.kept_unverified) == (1, 2, 0)
-    assert stats.rejected_by_reason == {"unverified_reference": 1, "invalid_reference": 1}
+    result = verify_file(src, tmp_path / "a.jsonl")
+    assert (result.kept, result.rejected, result.stats["kept_unverified"]) == (1, 2, 0)
+    assert result.rejected_by_reason == {"unverified_reference": 1, "invalid_reference": 1}
     config = VerifyConfig(check=CheckConfig(keep_unverified=True))
-    stats = verify_file(src, tmp_path / "b.jsonl", config=config)
-    assert (stats.kept, stats.rejected, stats.kept_unverified) == (2, 1, 1)
+    result = verify_file(src, tmp_path / "b.jsonl", config=config)
+    assert (result.kept, result.rejected, result.stats["kept_unverified"]) == (2, 1, 1)
     assert [r["id"] for r in read_jsonl(tmp_path / "b.jsonl")] == ["c", "m"]
 
 

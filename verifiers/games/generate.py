@@ -1,31 +1,31 @@
 """``python -m verifiers.games.generate --game countdown --n 100 --seed 0 -o out.jsonl``: training rows.
 
-Rows follow ARCHITECTURE §2: ``{"id", "domain", "prompt", "reference", "source", "meta"}``; the same
-game, parameters and seed always give the same rows.
+Rows follow docs/architecture.md §2: ``{"id", "domain", "prompt", "reference", "source", "meta"}``; the
+same game, parameters and seed always give the same rows. A game is any domain registered with a
+generator (``DomainInfo(generator=...)``): the five built-in logic games and user domains alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import random
 import sys
 from typing import Any
 
-GAMES = ["countdown", "sudoku", "maze", "arc", "knights_knaves"]
+from ..registry import game_domains, get_generator
 
 
 def generate_rows(game: str, n: int, seed: int = 0, **params: Any) -> list[dict[str, Any]]:
     """``n`` rows of ``game``; row i is generated from its own seed so the rows do not depend on ``n``."""
-    if game not in GAMES:
-        raise ValueError(f"unknown game {game!r}; choose from {', '.join(GAMES)}")
-    module = importlib.import_module(f"verifiers.games.{game}")
+    if game not in game_domains():
+        raise ValueError(f"unknown game {game!r}; choose from {', '.join(game_domains())}")
+    generate = get_generator(game)
     rows = []
     for i in range(n):
         rng = random.Random(f"{game}:{seed}:{i}")
-        body = module.generate(rng, **params)
+        body = generate(rng, **params)
         key = json.dumps([game, body["prompt"], body["reference"]], sort_keys=True)
         rows.append(
             {
@@ -33,7 +33,7 @@ def generate_rows(game: str, n: int, seed: int = 0, **params: Any) -> list[dict[
                 "domain": game,
                 "prompt": body["prompt"],
                 "reference": body["reference"],
-                "source": f"verifiers.games.{game}:seed={seed}",
+                "source": f"{generate.__module__}:seed={seed}",
                 "meta": {**body.get("meta", {}), "seed": seed, "index": i},
             }
         )
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m verifiers.games.generate", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--game", required=True, choices=GAMES)
+    p.add_argument("--game", required=True, choices=game_domains())
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="-", help="JSONL file (default stdout)")

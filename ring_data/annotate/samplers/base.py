@@ -1,10 +1,24 @@
-"""One interface for every way of drawing responses: ``Sampler.sample(prompts, n) -> responses``."""
+"""One interface for every way of drawing responses: ``Sampler.sample(prompts, n) -> responses``, and the
+registry that picks one by the kind in a spec (``kind:target``).
+
+A sampler is one registered class: ``@register_sampler("kind")`` on a :class:`Sampler` subclass whose
+constructor takes ``(target, settings, **options)``. Every module of this package registers its own
+when :func:`make_sampler` first runs (a new built-in sampler is one new file here plus its test);
+user code registers its own before calling it.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ring_data.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -53,8 +67,62 @@ class Sampler(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model / connections."""
 
+    @classmethod
+    def default_batch_size(cls, options: Mapping[str, Any]) -> int:
+        """Problems per ``sample`` call that keep this sampler busy (given its constructor options):
+        engines that batch internally (vLLM, precomputed samples) take many."""
+        return 256
+
     def __enter__(self) -> Sampler:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_SAMPLERS: dict[str, type[Sampler]] = {}
+
+
+def register_sampler(kind: str, *, override: bool = False) -> Callable[[type[Sampler]], type[Sampler]]:
+    """Register the decorated :class:`Sampler` subclass for specs ``kind:target``."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", kind):
+        raise ValueError(f"sampler kind must be lower case letters, digits, '-' or '_', got {kind!r}")
+
+    def add(cls: type[Sampler]) -> type[Sampler]:
+        if not (isinstance(cls, type) and issubclass(cls, Sampler)):
+            raise TypeError(f"register_sampler({kind!r}) decorates a Sampler subclass, got {cls!r}")
+        if kind in _SAMPLERS and _SAMPLERS[kind] is not cls and not override:
+            raise ValueError(f"sampler {kind!r} is already registered (pass override=True to replace it)")
+        _SAMPLERS[kind] = cls
+        return cls
+
+    return add
+
+
+def _load_builtin_samplers() -> None:
+    package = __name__.rpartition(".")[0]
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if module.name != "base":
+            importlib.import_module(f"{package}.{module.name}")
+
+
+def sampler_kinds() -> tuple[str, ...]:
+    """Every registered kind (the built-in ones first loaded)."""
+    _load_builtin_samplers()
+    return tuple(_SAMPLERS)
+
+
+def sampler_class(spec: str) -> type[Sampler]:
+    """The class registered for ``spec``'s kind; a one-line UserError for a malformed spec."""
+    kinds = sampler_kinds()
+    kind, sep, target = spec.partition(":")
+    if not sep or kind not in kinds or not target:
+        raise UserError(f"--sampler must be one of {', '.join(k + ':...' for k in kinds)}; got {spec!r}")
+    return _SAMPLERS[kind]
+
+
+def make_sampler(spec: str, settings: SamplingSettings | None = None, **options: Any) -> Sampler:
+    """Build the sampler named by ``spec`` (``kind:target``). ``options`` go to that sampler's constructor
+    (e.g. ``batch_size`` for hf, ``concurrency``/``retries``/``timeout`` for openai)."""
+    cls = sampler_class(spec)
+    return cls(spec.partition(":")[2], settings or SamplingSettings(), **options)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ring_data.errors import UserError
 
-from .base import Prompt, Sampler, SamplingSettings
+from .base import Prompt, Sampler, SamplingSettings, register_sampler
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def read_chat_template(settings: SamplingSettings) -> str | None:
         raise UserError(f"--chat-template {settings.chat_template}: cannot read: {e.strerror}") from None
 
 
+@register_sampler("hf")
 class HFSampler(Sampler):
     """Batched sampling with ``model.generate``: ``batch_size`` sequences (prompts x n) per call,
     left padding, fp32 on CPU and bf16 on GPU unless ``dtype`` says otherwise."""
@@ -91,6 +92,10 @@ class HFSampler(Sampler):
                 list(prompt.messages), tokenize=False, add_generation_prompt=True
             )
         return prompt.as_text()
+
+    @classmethod
+    def default_batch_size(cls, options) -> int:
+        return 16  # problems per call; ``batch_size`` sequences per generate call
 
     def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
         return self.generate([self.render(p) for p in prompts], n, self.settings)

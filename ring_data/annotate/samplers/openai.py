@@ -21,7 +21,7 @@ from typing import Any
 
 from ring_data.errors import UserError
 
-from .base import Prompt, Sampler, SamplingSettings
+from .base import Prompt, Sampler, SamplingSettings, register_sampler
 
 log = logging.getLogger(__name__)
 RETRYABLE_HTTP = {408, 409, 429, 500, 502, 503, 504}
@@ -49,6 +49,7 @@ def base_url(url: str) -> str:
     return url if "/" in rest else url + "/v1"
 
 
+@register_sampler("openai")
 class OpenAISampler(Sampler):
     """``api="chat"`` (default) sends messages to ``/chat/completions`` and lets the server apply its chat
     template; ``api="completions"`` (or ``chat_template="none"``) sends raw text to ``/completions``."""
@@ -158,6 +159,10 @@ class OpenAISampler(Sampler):
             if len(texts) >= n or not choices:
                 break
         return texts[:n]
+
+    @classmethod
+    def default_batch_size(cls, options) -> int:
+        return max(16, options.get("concurrency") or 8)  # enough to keep ``concurrency`` requests in flight
 
     def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
         return list(self._pool.map(lambda p: self._one(p, n), prompts))

@@ -9,7 +9,7 @@ from typing import Any
 
 from ring_data.errors import UserError
 
-from .base import Prompt, Sampler, SamplingSettings
+from .base import Prompt, Sampler, SamplingSettings, register_sampler
 from .hf import read_chat_template
 
 
@@ -35,6 +35,7 @@ def sampling_params(vllm, settings: SamplingSettings, n: int):
     )
 
 
+@register_sampler("vllm")
 class VLLMSampler(Sampler):
     """All prompts of a batch go to ``LLM.chat`` (or ``LLM.generate`` without a chat template) in one call;
     vLLM schedules them with continuous batching. Extra ``engine_args`` go to ``vllm.LLM``."""
