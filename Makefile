@@ -32,6 +32,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed-all
 	# CPU against its real SamplingParams, EngineArgs and output classes
 	$(PIP) install -q --no-deps --upgrade --target $(VENV)/vllm-api "vllm==0.29.0" $(QUIET)
 	$(PIP) install -q -e ".[vllm-classes]" $(QUIET)
+	# likewise verl's wheel (and the tensordict it pins) alone, in a folder only the verl adapter's test reads:
+	# the verl reward functions are tested on CPU against verl's real reward managers and DataProto
+	$(PIP) install -q --no-deps --upgrade --target $(VENV)/verl-api "verl==0.9.1" "tensordict==0.10.0" "omegaconf==2.4.0" "codetiming==1.4.0" "pyvers==0.2.3" $(QUIET)
+	$(PIP) install -q -e ".[verl-classes]" $(QUIET)
 	# Math-Verify's published test suite (in its source distribution; read, never installed): the math
 	# verifier's conformance test and benchmarks/verifiers.py score its cases
 	$(PIP) download -q --no-deps --no-binary :all: -d $(VENV)/reference "math-verify==0.9.0" $(QUIET)
@@ -44,8 +48,9 @@ install-dev: $(VENV)/.installed-dev
 system-deps:
 	@bash .ci/system-deps.sh
 
+# `make demo ARCH=qwen3_moe` trains a Mixture-of-Experts policy instead (also qwen2_moe, mixtral)
 demo: install system-deps
-	$(PY) -m ring_train.demo
+	$(PY) -m ring_train.demo $(if $(ARCH),--arch $(ARCH))
 
 test: install-dev system-deps
 	$(PY) -m pytest -q

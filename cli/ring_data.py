@@ -17,6 +17,11 @@ VERBS = [
     Verb("annotate", "cli.data_annotate", "label difficulty from n model samples per problem"),
     Verb("score", "cli.data_score", "score a JSONL of model responses with the verifiers; per-domain table"),
     Verb("index", "cli.data_index", "build a decontamination index (hashed n-grams) from a benchmark file"),
+    Verb(
+        "serve",
+        "cli.data_serve",
+        "serve the verifiers over HTTP (OpenRLHF remote reward protocol, batch endpoint)",
+    ),
 ]
 
 

@@ -17,6 +17,11 @@ VERBS = [
         "measure token entropy of SFT checkpoints on RL prompts and pick the RL start",
     ),
     Verb("rl", "cli.train_rl", "C3PO RL: --stage reasoning|general, --backend embedded|openrlhf"),
+    Verb(
+        "eval",
+        "cli.train_eval",
+        "benchmark protocol: n samples per problem, avg@n, pass@k, maj@k, IFEval strict/loose",
+    ),
 ]
 
 

@@ -6,6 +6,12 @@ label column, which ``data.export_prompts`` fills with ``{"domain", "reference"}
 bounded by ``reward.timeout`` (``RING_REWARD_TIMEOUT``). It must never
 raise (OpenRLHF swallows the exception and the step then fails on a missing reward), so every
 problem becomes a reward of 0 with the reason logged.
+
+Standalone (any OpenRLHF run, without ``ring-train``): ``--reward.remote_url <this file>`` with labels
+that are ``{"domain", "reference"}`` JSON; with ``RING_REWARD_DOMAIN`` set (e.g. ``math``), also a
+reference JSON object or a bare answer (``"72"``) for that domain (read by
+``verifiers.adapters.openrlhf.parse_label``). Without it, any other label is an error (reward 0). ``verifiers/adapters/openrlhf.py`` is the same reward
+without torch (plain lists, fixed ``extra_logs`` keys); docs/integrations.md shows both.
 """
 
 from __future__ import annotations
@@ -49,10 +55,14 @@ def _timeout() -> float:
 
 def score_one(query: str, prompt: str, label: str) -> tuple[float, dict[str, float]]:
     from verifiers import verify
+    from verifiers.adapters.openrlhf import parse_label
 
     try:
-        spec = json.loads(label)
-        domain, reference = spec["domain"], spec["reference"]
+        if os.environ.get("RING_REWARD_DOMAIN"):
+            domain, reference = parse_label(label)
+        else:  # the backend's own labels: {"domain", "reference"} JSON only
+            spec = json.loads(label)
+            domain, reference = spec["domain"], spec["reference"]
     except (TypeError, ValueError, KeyError) as e:
         log.warning("reward: unusable label %r (%s); reward 0", str(label)[:80], e)
         return 0.0, {"reward_label_error": 1.0}
