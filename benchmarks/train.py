@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from ring_data.rows import read_jsonl  # noqa: E402
+from ring_data.io import read_rows  # noqa: E402
 from ring_train.evaluate import evaluate  # noqa: E402
 from ring_train.models.load import load_policy  # noqa: E402
 from ring_train.recipes.arithmetic import write_splits  # noqa: E402
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         write_splits(
             data, n_sft=10, n_rl=2000, n_eval=args.eval_rows, digits=tuple(args.digits), seed=args.seed
         )
-    rl_rows, eval_rows = list(read_jsonl(data / "rl.jsonl")), list(read_jsonl(data / "heldout.jsonl"))
+    rl_rows, eval_rows = list(read_rows(data / "rl.jsonl")), list(read_rows(data / "heldout.jsonl"))
     setup_s = time.perf_counter() - t
     model0, tok0 = load_policy(start)
     ev0 = heldout(model0, tok0, eval_rows, args)

@@ -82,6 +82,21 @@ class LossConfig:
     tis_cap: float | None = 2.0
     # auto (constant under C3PO, seq-mean otherwise) or a registered one: token-mean | seq-mean | constant
     aggregation: str = "auto"
+    # token: one importance ratio per token, clipped per token (PPO, GRPO, the paper's C3PO); sequence:
+    # GSPO's length-normalised ratio per response, clipped per response (proposed for MoE stability).
+    # Only differs from token when π_old != π (optim.ppo_epochs > 1 or vLLM rollouts)
+    ratio_level: str = "token"
+
+
+@dataclass
+class MoEConfig:
+    """Router terms of Mixture-of-Experts policies (ignored by dense ones, which have no router)."""
+
+    # router load-balancing loss (Switch; transformers' load_balancing_loss_func) added to the RL loss
+    # with this weight; 0 = off, as in most RL recipes (Ring-lite: 1e-5). Logged as router/aux_loss either way
+    aux_loss_coef: float = 0.0
+    # router z-loss (ST-MoE: mean logsumexp(router logits)^2; Ring-lite: 1e-7); logged as router/z_loss
+    z_loss_coef: float = 0.0
 
 
 @dataclass
@@ -133,6 +148,9 @@ class RLConfig:
     # auto: the backend's own (embedded: fp32; openrlhf: DeepSpeed bf16)
     precision: str = "auto"
     time_limit_s: float | None = None  # stop a stage after this much wall time (a checkpoint is written)
+    # metrics.jsonl always; tensorboard: + RUN/tensorboard; wandb: + a Weights & Biases run (RUN/wandb,
+    # WANDB_MODE=offline works without network); none: metrics.jsonl only
+    logger: str = "tensorboard"
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     c3po: C3POConfig = field(default_factory=C3POConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -140,6 +158,7 @@ class RLConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    moe: MoEConfig = field(default_factory=MoEConfig)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -200,6 +219,7 @@ CHOICES: Mapping[str, tuple[str, ...]] = _Choices(
     {
         "backend": lambda: importlib.import_module("ring_train.backends").BACKENDS,
         "precision": _fixed("auto", "fp32", "bf16"),
+        "logger": lambda: importlib.import_module("ring_train.metrics").LOGGERS,
         "rollout.engine": _registered("ring_train.rollout_engines", "ENGINES", "auto"),
         "rollout.vllm.dtype": _fixed("auto", "bfloat16", "float16", "float32"),
         "c3po.scope": _fixed("global", "rank"),
@@ -207,6 +227,7 @@ CHOICES: Mapping[str, tuple[str, ...]] = _Choices(
         "loss.kl_estimator": _registered("ring_train.core.losses", "KL_ESTIMATORS"),
         "loss.aggregation": _registered("ring_train.core.losses", "AGGREGATIONS", "auto"),
         "advantage.method": _registered("ring_train.core.advantages", "ADVANTAGES"),
+        "loss.ratio_level": _fixed("token", "sequence"),
     }
 )
 
@@ -286,6 +307,13 @@ def _check(cfg: RLConfig, source: str) -> None:
     ):
         if value < 1:
             bad(key, f"must be >= 1, got {value}")
+    if cfg.logger == "wandb":
+        from .metrics import WANDB_EXTRA
+
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            bad("logger", f"wandb needs the wandb package: {WANDB_EXTRA}")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
         bad("device", f"must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
     from .core.advantages import get_advantage
@@ -310,6 +338,12 @@ def _check(cfg: RLConfig, source: str) -> None:
         bad("loss.aggregation", f"{agg!r} divides by Φ and needs c3po.enabled: true")
     if cfg.loss.tis_cap is not None and cfg.loss.tis_cap < 1:
         bad("loss.tis_cap", f"must be >= 1 (or null for no importance weights), got {cfg.loss.tis_cap}")
+    for key, value in (
+        ("moe.aux_loss_coef", cfg.moe.aux_loss_coef),
+        ("moe.z_loss_coef", cfg.moe.z_loss_coef),
+    ):
+        if value < 0:
+            bad(key, f"must be >= 0, got {value}")
     if cfg.loss.dual_clip is not None and cfg.loss.dual_clip <= 1:
         bad("loss.dual_clip", "must be > 1")
     needed = get_advantage(cfg.advantage.method).min_group_size

@@ -41,6 +41,9 @@ class SamplingSettings:
     pad_id: int
     temperature: float = 1.0  # 0 = greedy
     top_p: float = 1.0
+    # MoE policies: record each fed response token's top-k experts (Rollout.routing) for the routing-drift
+    # metric; engines that cannot (vLLM) leave Rollout.routing None
+    record_routing: bool = False
 
     def as_kwargs(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

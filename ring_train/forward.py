@@ -4,10 +4,14 @@ The prompts of a step are run once (left-padded, one row per prompt) and their K
 to the response micro-batches; the gradient that flows into that cache is accumulated and pushed
 through the prompt forward in one backward at the end. Response micro-batches are length-sorted and
 token-bounded, so padding stays small, and only the tokens a step trains (C3PO's kept prefix) are run.
+
+``routing=True`` (Mixture-of-Experts policies) also hands each micro-batch the router logits (with
+their graph: a loss on them trains the router) and top-k experts of its response tokens.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +20,7 @@ from transformers import DynamicCache
 
 from .core.losses import token_entropy, token_logprobs
 from .hf_compat import cache_kwargs, output_cache
+from .moe import RouterCapture, router_info, stack_layers
 from .rollout import left_pad, model_device, positions, right_padded
 
 
@@ -25,6 +30,10 @@ class MicroBatch:
     logp: torch.Tensor  # [B, T] log π(token), grad-tracked when training
     entropy: torch.Tensor  # [B, T]
     mask: torch.Tensor  # [B, T] 1 on real (kept) tokens
+    # MoE policies with routing=True: router logits [B, T-1, L, E] and top-k experts [B, T-1, L, k] of
+    # response tokens 0..T-2 (the inputs that predict tokens 1..T-1); real where mask[:, 1:] is 1
+    router_logits: torch.Tensor | None = None
+    router_topk: torch.Tensor | None = None
 
 
 def micro_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
@@ -54,13 +63,17 @@ def run_responses(
     max_tokens_per_micro: int = 4096,
     with_entropy: bool = True,
     consume: Callable[[MicroBatch], torch.Tensor | None] | None = None,
+    routing: bool = False,
 ) -> list[MicroBatch]:
     """Forward the first ``keep[i]`` tokens of each response under its prompt.
 
     Training (grad enabled): pass ``consume``, which returns the micro-batch's loss share; it is
     back-propagated at once (freeing activations), and the prompt part is back-propagated once at the
-    end. Micro-batches are returned with detached tensors. Without grad, the tensors are returned as is.
+    end. Micro-batches are returned with detached tensors (and without router tensors). Without grad,
+    the tensors are returned as is. ``routing``: fill the micro-batches' router fields (MoE models).
     """
+    info = router_info(model) if routing else None
+    capture = RouterCapture(model) if info is not None else None
     training = torch.is_grad_enabled()
     dev = model_device(model)
     ids, mask = left_pad(prompt_ids, pad_id, dev)
@@ -80,6 +93,10 @@ def run_responses(
         tgt = right_padded([responses[i][: keep[i]] for i in rows], width, pad_id, torch.long, dev)
         tmask = right_padded([[1.0] * keep[i] for i in rows], width, 0.0, torch.float32, dev)
         first = last_leaf[g].unsqueeze(1)  # predicts response token 0
+        router_logits = router_topk = None
+        if info is not None and width == 1:
+            router_topk = torch.zeros((len(rows), 0, info.layers, info.top_k), dtype=torch.long, device=dev)
+            router_logits = torch.zeros((len(rows), 0, info.layers, info.num_experts), device=dev)
         if width > 1:
             cache = DynamicCache(ddp_cache_data=[(k[g], v[g]) for k, v in leaves])
             pmask = mask[g]
@@ -87,20 +104,23 @@ def run_responses(
                 [pmask, torch.ones((len(rows), width - 1), dtype=pmask.dtype, device=dev)], dim=1
             )
             rpos = pos[g, -1:] + 1 + torch.arange(width - 1, device=dev)
-            rest = model(
-                input_ids=tgt[:, :-1],
-                attention_mask=amask,
-                position_ids=rpos,
-                use_cache=True,
-                **cache_kwargs(model, cache),
-            ).logits
+            with capture or contextlib.nullcontext():
+                rest = model(
+                    input_ids=tgt[:, :-1],
+                    attention_mask=amask,
+                    position_ids=rpos,
+                    use_cache=True,
+                    **cache_kwargs(model, cache),
+                ).logits
+                if capture is not None:
+                    router_logits, router_topk = stack_layers(capture.take(), len(rows), width - 1)
             logits = torch.cat([first, rest], dim=1)
         else:
             logits = first
         logits = logits.float()  # no-op in fp32; under bf16 autocast the log-softmax runs in fp32
         logp = token_logprobs(logits, tgt)
         ent = token_entropy(logits) if with_entropy else torch.zeros_like(logp)
-        mb = MicroBatch(rows, logp, ent, tmask)
+        mb = MicroBatch(rows, logp, ent, tmask, router_logits, router_topk)
         if training and consume is not None:
             loss = consume(mb)
             if loss is not None and loss.requires_grad:

@@ -18,6 +18,7 @@ import contextlib
 import copy
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -191,7 +192,7 @@ def run_responses_in_lanes(
         consume = consume_for_lane(lane) if consume_for_lane else None
 
         def to_global(mb: MicroBatch) -> MicroBatch:
-            return MicroBatch([rows[j] for j in mb.rows], mb.logp, mb.entropy, mb.mask)
+            return replace(mb, rows=[rows[j] for j in mb.rows])
 
         wrapped = (lambda mb: consume(to_global(mb))) if consume else None
         out = run_responses(

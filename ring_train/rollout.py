@@ -5,17 +5,24 @@ Decoder-only HF models of the Llama family (``model.model.{embed_tokens, layers,
 ``lm_head``: Llama, Qwen2/3, Mistral ...) are stepped layer by layer with the model's own modules and a
 preallocated K/V cache (:class:`StaticKV`): a decode step then costs the layers' math, not the
 model-level plumbing (4-D mask building, cache objects, output classes) that dominates a small
-model's step on CPU. Other models go through their ``forward``.
+model's step on CPU. Other models go through their ``forward``. Mixture-of-Experts models of these
+families (Qwen2/3-MoE, Mixtral) take the lean path too: their MoE block is the layer's ``mlp``.
+
+``record_routing=True`` (MoE models) also records, for every response token fed back into the model,
+the top-k experts each MoE layer chose (:attr:`Rollout.routing`), for the trainer's routing-drift
+metric; hooks on the routers keep the indices they computed anyway, so it costs next to nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
 
 import torch
 
 from .hf_compat import cache_kwargs, output_cache
+from .moe import RouterCapture, RouteTable, router_info
 
 
 @dataclass
@@ -27,19 +34,36 @@ class Rollout:
     # log-prob of each response token under the engine that sampled it, when that engine is not the
     # policy's own forward (vLLM); NaN where unknown. None: sampled by the policy itself.
     sampler_logps: list[list[float]] | None = None
+    # MoE policies sampled with record_routing: per response, the top-k experts of every MoE layer for
+    # each response token the sampler fed back in (all but the last), int16 [len - 1, layers, k]
+    routing: list[torch.Tensor] | None = None
 
     @classmethod
     def of_groups(
-        cls, prompt_ids, responses: list[list[int]], finished: list[bool], k: int, sampler_logps=None
+        cls,
+        prompt_ids,
+        responses: list[list[int]],
+        finished: list[bool],
+        k: int,
+        sampler_logps=None,
+        routing=None,
     ) -> Rollout:
         """``k`` consecutive responses per prompt (group-major)."""
         group = [i // k for i in range(len(responses))]
-        return cls([list(p) for p in prompt_ids], responses, group, finished, sampler_logps)
+        return cls([list(p) for p in prompt_ids], responses, group, finished, sampler_logps, routing)
 
     @classmethod
     def concat(cls, parts: list[Rollout]) -> Rollout:
         """Rollouts of disjoint prompt lists -> one, in order (group indices shifted)."""
-        out = cls([], [], [], [], [] if parts and all(r.sampler_logps is not None for r in parts) else None)
+        every = bool(parts)
+        out = cls(
+            [],
+            [],
+            [],
+            [],
+            [] if every and all(r.sampler_logps is not None for r in parts) else None,
+            [] if every and all(r.routing is not None for r in parts) else None,
+        )
         for r in parts:
             out.group += [g + len(out.prompt_ids) for g in r.group]
             out.prompt_ids += r.prompt_ids
@@ -47,6 +71,8 @@ class Rollout:
             out.finished += r.finished
             if out.sampler_logps is not None:
                 out.sampler_logps += r.sampler_logps
+            if out.routing is not None:
+                out.routing += r.routing
         return out
 
 
@@ -89,15 +115,31 @@ def sample(
     temperature: float = 1.0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
+    record_routing: bool = False,
 ) -> Rollout:
-    """Sample ``k`` responses per prompt. ``temperature=0`` is greedy."""
+    """Sample ``k`` responses per prompt. ``temperature=0`` is greedy. ``record_routing``: fill
+    :attr:`Rollout.routing` (MoE models; ignored for dense ones)."""
+    info = router_info(model) if record_routing else None
     if lean_decoder(model) is not None:
         return _sample_lean(
-            model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator
+            model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator, info
         )
+    capture = RouterCapture(model, logits=False) if info is not None else None
+    with capture or contextlib.nullcontext():
+        return _sample_generic(
+            model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator, info, capture
+        )
+
+
+def _sample_generic(
+    model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator, info, capture
+) -> Rollout:
+    """Through the model's ``forward`` (any causal LM with a cache that can select batch rows)."""
     dev = model_device(model)
     ids, mask = left_pad(prompt_ids, pad_id, dev)
     pos = positions(mask)
+    if capture is not None:
+        capture.recording = False  # the prompt's routing is not compared
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
     cache = output_cache(out)
     cache.batch_repeat_interleave(k)
@@ -108,6 +150,9 @@ def sample(
     responses: list[list[int]] = [[] for _ in range(n)]
     finished = [False] * n
     active = torch.arange(n, device=dev)
+    routes = RouteTable(n, max_new_tokens, info, dev) if info is not None else None
+    if capture is not None:
+        capture.recording = True
     for step in range(max_new_tokens):
         tok = _pick(logits, temperature, top_p, generator)
         done = tok == eos_id
@@ -132,9 +177,12 @@ def sample(
             use_cache=True,
             **cache_kwargs(model, cache),
         )
+        if routes is not None:  # the forward fed response token ``step`` of every active row
+            routes.commit(active, step, capture.take())
         logits = out.logits[:, -1]
         next_pos = next_pos + 1
-    return Rollout.of_groups(prompt_ids, responses, finished, k)
+    routing = routes.per_response([len(r) for r in responses]) if routes is not None else None
+    return Rollout.of_groups(prompt_ids, responses, finished, k, routing=routing)
 
 
 class StaticKV:
@@ -176,7 +224,8 @@ def lean_decoder(model):
     if inner is None or not all(hasattr(inner, n) for n in needed) or not hasattr(model, "lm_head"):
         return None
     cfg = model.config
-    if getattr(cfg, "use_sliding_window", False) or getattr(cfg, "final_logit_softcapping", None):
+    windowed = getattr(cfg, "use_sliding_window", False) or getattr(cfg, "sliding_window", None)
+    if windowed or getattr(cfg, "final_logit_softcapping", None):  # Mixtral/Qwen3-MoE: window when set
         return None
     attn = getattr(inner.layers[0], "self_attn", None) if len(inner.layers) else None
     parts = ("q_proj", "k_proj", "v_proj", "o_proj", "head_dim", "scaling")
@@ -240,7 +289,19 @@ def _forward_lean(model, inner, ids, positions, mask, cache: StaticKV) -> torch.
     return model.lm_head(inner.norm(h[:, -1]))
 
 
-def _sample_lean(model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator):
+def _sample_lean(
+    model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator, info=None
+):
+    capture = RouterCapture(model, logits=False) if info is not None else None
+    with capture or contextlib.nullcontext():
+        return _sample_lean_steps(
+            model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator, info, capture
+        )
+
+
+def _sample_lean_steps(
+    model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperature, top_p, generator, info, capture
+):
     inner = lean_decoder(model)
     cfg = model.config
     dev = model_device(model)
@@ -257,7 +318,11 @@ def _sample_lean(model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperatu
     # prefill: causal over real tokens; a padding query attends to itself only (its output is unused)
     causal = torch.ones(width, width, dtype=torch.bool, device=dev).tril()
     prefill_mask = (causal[None] & valid[:, None, :]) | torch.eye(width, dtype=torch.bool, device=dev)[None]
+    if capture is not None:
+        capture.recording = False  # the prompt's routing is not compared
     logits = _forward_lean(model, inner, ids, pos, prefill_mask[:, None], cache)
+    if capture is not None:
+        capture.recording = True
     cache.repeat_interleave(k)
     logits = logits.repeat_interleave(k, 0)
     keys = torch.zeros(len(prompt_ids) * k, width + max_new_tokens, dtype=torch.bool, device=dev)
@@ -270,6 +335,7 @@ def _sample_lean(model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperatu
     alive = torch.ones(
         n, dtype=torch.bool, device=dev
     )  # rows still generating (finished ones leave in batches)
+    routes = RouteTable(n, max_new_tokens, info, dev) if info is not None else None
     for step in range(max_new_tokens):
         tok = _pick(logits, temperature, top_p, generator)
         for row, t in zip(active[alive].tolist(), tok[alive].tolist()):
@@ -288,8 +354,12 @@ def _sample_lean(model, prompt_ids, k, max_new_tokens, eos_id, pad_id, temperatu
         logits = _decode_step(
             model, inner, tok[:, None], next_pos[:, None], keys[:, : cache.length + 1], cache
         )
+        if routes is not None:  # response token ``step`` of the rows still alive was fed in
+            records = [(None, idx[alive]) for _, idx in capture.take()]
+            routes.commit(active[alive], step, records)
         next_pos = next_pos + 1
-    return Rollout.of_groups(prompt_ids, responses, finished, k)
+    routing = routes.per_response([len(r) for r in responses]) if routes is not None else None
+    return Rollout.of_groups(prompt_ids, responses, finished, k, routing=routing)
 
 
 def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:

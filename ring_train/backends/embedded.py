@@ -37,6 +37,7 @@ from ..forward import MicroBatch
 from ..lanes import Lanes, resolve_lanes, run_responses_in_lanes
 from ..metrics import MetricsLog, plot_curves, read_metrics
 from ..models.load import load_policy, save_policy
+from ..moe import RouterTally, rollout_topk_for, routed_tokens, router_info, router_terms
 from ..rewards import Rewarder
 from ..rollout import Rollout, right_padded
 from ..rollout_engines import get_engine
@@ -138,6 +139,12 @@ class StageRunner:
             else 1
         )
         self.lanes = self._lanes(self.model)
+        # MoE policies: router loss terms and metrics, routing drift (None for a dense policy)
+        self.router = router_info(self.model)
+        if self.router is None and (cfg.moe.aux_loss_coef > 0 or cfg.moe.z_loss_coef > 0):
+            raise UserError(
+                f"moe.aux_loss_coef / moe.z_loss_coef need a Mixture-of-Experts policy; {start} has no router"
+            )
         self._owns_engine = engine is None  # else the run's, shared by its stages and closed by train()
         self.engine = engine if engine is not None else build_engine(cfg, start)
         self.engine.sync_weights(self.lanes)
@@ -164,6 +171,7 @@ class StageRunner:
         self.elapsed = 0.0
         self._prompt_cache: dict[tuple[int, int], list[int]] = {}
         self.usable_per_prompt: float | None = None  # running average (C3PO adaptive prompts)
+        self._router_metrics: dict[str, float] = {}  # router/* of the last step (MoE policies)
 
     def _lanes(self, model) -> Lanes:
         return Lanes(
@@ -247,6 +255,7 @@ class StageRunner:
             pad_id=self.tok.pad_token_id,
             temperature=cfg.rollout.temperature,
             top_p=cfg.rollout.top_p,
+            record_routing=self.router is not None,
         )
         t0 = time.perf_counter()
         ro = self.engine.sample_groups(prompts, K, settings, generator=self.gen, on_part=score_part)
@@ -331,9 +340,13 @@ class StageRunner:
         mode: str,
         normalizer: float,
         tally: dict[str, float] | None,
+        routing: list[torch.Tensor] | None = None,
+        step_routed: int = 0,
+        router_tally: RouterTally | None = None,
     ) -> torch.Tensor:
-        """A micro-batch's share of the step loss (:func:`~ring_train.core.policy_loss.policy_loss`);
-        its metric sums are added to ``tally`` when one is given."""
+        """A micro-batch's share of the step loss (:func:`~ring_train.core.policy_loss.policy_loss`, plus
+        the router terms of an MoE policy: :func:`~ring_train.moe.router_terms`); its metric sums are
+        added to ``tally`` (and ``router_tally``) when one is given."""
         sampled = None
         if sampler_logps is not None and self.loss_settings.tis_cap is not None:
             width = mb.logp.shape[1]
@@ -354,14 +367,38 @@ class StageRunner:
         if tally is not None:
             for key, value in metrics.items():
                 tally[key] += value
+        if self.router is not None and mb.router_logits is not None:
+            width = mb.router_logits.shape[1]
+            extra = router_terms(
+                mb.router_logits,
+                mb.router_topk,
+                mb.mask[:, 1:],
+                self.router,
+                step_tokens=step_routed,
+                aux_coef=self.cfg.moe.aux_loss_coef,
+                z_coef=self.cfg.moe.z_loss_coef,
+                rollout_topk=(
+                    rollout_topk_for(routing, mb.rows, width, self.router, mb.logp.device)
+                    if routing is not None and router_tally is not None
+                    else None
+                ),
+                tally=router_tally,
+            )
+            if extra is not None:
+                loss = loss + extra
         return loss
 
     def _optimize(self, ro: Rollout, flat_adv, keep: list[int], mode: str, normalizer: float, ref_logp):
         """``optim.ppo_epochs`` optimizer steps on the kept tokens; returns (first-epoch stats, grad norm)."""
         lane_stats = [dict.fromkeys(STATS, 0.0) for _ in range(len(self.lanes))]  # no lock across lanes
+        epochs = self.cfg.optim.ppo_epochs
+        # MoE: router sums of the first epoch (all metrics) and of the last (drift after the updates)
+        router_first = [RouterTally() for _ in range(len(self.lanes))]
+        router_last = [RouterTally() for _ in range(len(self.lanes))] if epochs > 1 else None
+        step_routed = routed_tokens(keep)
         old_logp = _FirstPassLogps()
         grad_norm = 0.0
-        for epoch in range(self.cfg.optim.ppo_epochs):
+        for epoch in range(epochs):
             self.opt.zero_grad(set_to_none=True)
             if not sum(keep):
                 continue
@@ -369,6 +406,11 @@ class StageRunner:
             def consume_for_lane(lane: int, epoch: int = epoch):
                 # the step's metrics describe the rollout's own policy: the first epoch's
                 tally = lane_stats[lane] if epoch == 0 else None
+                router_tally = (
+                    router_first[lane]
+                    if epoch == 0
+                    else (router_last[lane] if router_last and epoch == epochs - 1 else None)
+                )
                 return lambda mb: self._micro_batch_loss(
                     mb,
                     flat_adv=flat_adv,
@@ -378,16 +420,47 @@ class StageRunner:
                     mode=mode,
                     normalizer=normalizer,
                     tally=tally,
+                    routing=ro.routing,
+                    step_routed=step_routed,
+                    router_tally=router_tally,
                 )
 
-            self._forward(self.lanes, ro, keep, with_entropy=True, consume_for_lane=consume_for_lane)
+            self._forward(
+                self.lanes,
+                ro,
+                keep,
+                with_entropy=True,
+                consume_for_lane=consume_for_lane,
+                routing=self.router is not None,
+            )
             grad_norm = float(
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
             )
             self.opt.step()
             self.engine.sync_weights(self.lanes)
             self.sched.step()  # the schedule counts optimizer steps (a step with no tokens does none)
-        return {k: sum(s[k] for s in lane_stats) for k in STATS}, grad_norm  # lane order: deterministic
+        stats = {k: sum(s[k] for s in lane_stats) for k in STATS}  # lane order: deterministic
+        self._router_metrics = self._router_step_metrics(router_first, router_last)
+        return stats, grad_norm
+
+    def _router_step_metrics(
+        self, first: list[RouterTally], last: list[RouterTally] | None
+    ) -> dict[str, float]:
+        """``router/*`` of an MoE step: balancing and z-loss, load CV and router entropy of the trained
+        tokens, routing drift of the first training pass (and of the last PPO epoch's) vs the rollout."""
+        if self.router is None:
+            return {}
+        total = RouterTally()
+        for t in first:
+            total.add(t)
+        out = total.metrics(self.router.layers)
+        if last is not None:
+            after = RouterTally()
+            for t in last:
+                after.add(t)
+            if after.drift_decisions:
+                out["router/drift_last_epoch"] = after.drift_changed / after.drift_decisions
+        return out
 
     def train_step(self) -> dict[str, float]:
         """Sample (and refill) -> group advantages -> C3PO plan -> optimizer step(s) -> metrics."""
@@ -445,6 +518,7 @@ class StageRunner:
             "policy/loss": stats["loss"],
             "policy/lr": self.sched.get_last_lr()[0],
             **self._sampler_metrics(ro, stats),
+            **self._router_metrics,
             **plan.stats(),
             "perf/step_s": t_end - t0,
             "perf/generate_s": t_gen - t0,
@@ -514,7 +588,13 @@ def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[s
     state = checkpoint.load_state(ckpt) if ckpt else None
     save_resolved(cfg, run_dir)
     first = names.index(state["stage"]) if state else 0
-    metrics = MetricsLog(run_dir, stages=names, resume_from_step=state["global_step"] if state else None)
+    metrics = MetricsLog(
+        run_dir,
+        stages=names,
+        resume_from_step=state["global_step"] if state else None,
+        logger=cfg.logger,
+        config=cfg.to_dict(),
+    )
     rewarder = Rewarder(
         workers=cfg.reward.workers,
         timeout=cfg.reward.timeout,

@@ -33,6 +33,24 @@ def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
+def _clip(
+    ratio: torch.Tensor, adv: torch.Tensor, eps_low: float, eps_high: float, dual_clip: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``max(-A·r, -A·clip(r, 1-ε_low, 1+ε_high))`` (optionally dual-clipped) and where the clip bit."""
+    unclipped = -adv * ratio
+    clipped_loss = -adv * torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
+    loss = torch.maximum(unclipped, clipped_loss)
+    clipped = clipped_loss > unclipped
+    if dual_clip is not None:
+        if dual_clip <= 1.0:
+            raise ValueError(f"dual_clip must be > 1, got {dual_clip}")
+        bound = -adv * dual_clip
+        dual = (adv < 0) & (loss > bound)
+        loss = torch.where(adv < 0, torch.minimum(loss, bound), loss)
+        clipped = clipped | dual
+    return loss, clipped
+
+
 def clipped_surrogate(
     logp: torch.Tensor,
     old_logp: torch.Tensor,
@@ -47,19 +65,34 @@ def clipped_surrogate(
     ``advantages`` broadcasts against ``logp`` (``[B, 1]`` for sequence-level advantages).
     Returns ``(loss, clipped)`` where ``clipped`` marks tokens whose gradient the clip removed."""
     ratio = torch.exp(logp - old_logp)
-    adv = advantages.expand_as(logp)
-    unclipped = -adv * ratio
-    clipped_loss = -adv * torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
-    loss = torch.maximum(unclipped, clipped_loss)
-    clipped = clipped_loss > unclipped
-    if dual_clip is not None:
-        if dual_clip <= 1.0:
-            raise ValueError(f"dual_clip must be > 1, got {dual_clip}")
-        bound = -adv * dual_clip
-        dual = (adv < 0) & (loss > bound)
-        loss = torch.where(adv < 0, torch.minimum(loss, bound), loss)
-        clipped = clipped | dual
-    return loss, clipped
+    return _clip(ratio, advantages.expand_as(logp), eps_low, eps_high, dual_clip)
+
+
+def sequence_log_ratio(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``[B, 1]``: GSPO's ``log s_i = (1/|y_i|) Σ_t log(π_θ(y_i,t) / π_old(y_i,t))`` over each row's
+    masked (trained) tokens; 0 for a row without any."""
+    m = mask.to(logp.dtype)
+    return ((logp - old_logp) * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True).clamp(min=1.0)
+
+
+def sequence_clipped_surrogate(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    dual_clip: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GSPO (arXiv 2507.18071): one importance ratio per sequence, ``s_i = exp(sequence_log_ratio)``,
+    clipped as a whole (``min(s_i·A_i, clip(s_i, 1-ε_low, 1+ε_high)·A_i)``, dual clip as in
+    :func:`clipped_surrogate`). Returns ``[B, T]`` tensors like :func:`clipped_surrogate`: each token
+    carries its sequence's loss and clip flag, so the aggregation decides how sequences weigh (``seq-mean``:
+    GSPO's mean over sequences, exactly; token sums weigh each sequence by its trained tokens). The
+    gradient of ``s_i`` is ``s_i`` times the mean of the sequence's token score functions."""
+    ratio = torch.exp(sequence_log_ratio(logp, old_logp, mask)).expand_as(logp)
+    return _clip(ratio, advantages.expand_as(logp), eps_low, eps_high, dual_clip)
 
 
 def truncated_is_weights(old_logp: torch.Tensor, sampler_logp: torch.Tensor, cap: float) -> torch.Tensor:

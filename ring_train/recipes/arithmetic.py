@@ -83,9 +83,9 @@ def write_splits(
 
 def corpus(paths: dict[str, Path]) -> list[str]:
     """Texts to train the tokenizer on (prompts and SFT responses)."""
-    from ring_data.rows import read_jsonl
+    from ring_data.io import read_rows
 
     texts = []
-    for row in read_jsonl(paths["sft"]):
+    for row in read_rows(paths["sft"]):
         texts += [row["prompt"], row["response"]]
     return texts

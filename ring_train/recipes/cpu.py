@@ -3,6 +3,7 @@ entropy-based checkpoint choice -> C3PO RL, then a report with the learning curv
 
     .venv/bin/python -m ring_train.recipes.cpu --out runs/cpu_recipe            # full (~13 min, 2 cores)
     .venv/bin/python -m ring_train.recipes.cpu --out runs/demo --quick          # smoke version (~2 min)
+    .venv/bin/python -m ring_train.recipes.cpu --out runs/moe --quick --arch qwen3_moe   # an MoE policy
 
 From Python: ``ring_train.recipes.cpu.run_recipe(out_dir, quick=True)`` returns the summary dict.
 RL settings come from ``configs/cpu_recipe.yaml`` (``DATA/`` there is replaced by the data dir).
@@ -40,7 +41,10 @@ def run_recipe(
     rl_seconds: float | None = None,
     window: tuple[float, float] = WINDOW,
     overrides: list[str] = (),
+    arch: str = "qwen2",
 ) -> dict[str, Any]:
+    """``arch``: the tiny policy's architecture (dense ``qwen2``, or ``qwen3_moe`` / ``qwen2_moe`` /
+    ``mixtral``: 8 experts, top-2, the dense model's active parameters)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..backends.embedded import train
     from ..config import load_config, load_raw, set_dotted
@@ -55,7 +59,7 @@ def run_recipe(
         out / "data", n_sft=plan["n_sft"], n_rl=2000, n_eval=plan["n_eval"], digits=(2, 2), seed=seed
     )
     sft_cfg = SFTConfig(epochs=plan["sft_epochs"], lr=2e-3, batch_size=32, seed=seed)
-    run_sft(data["sft"], out / "sft", tiny=True, cfg=sft_cfg)
+    run_sft(data["sft"], out / "sft", tiny=True, cfg=sft_cfg, tiny_arch=arch)
     t_sft = time.time()
     chosen, measured = select_checkpoint(
         [str(out / "sft")],
@@ -94,6 +98,7 @@ def run_recipe(
             "rl": rl["stages"]["reasoning"]["seconds"],
         },
         "curves": rl["plot"],
+        "arch": arch,
         "threads": __import__("torch").get_num_threads(),
     }
     (out / "recipe.json").write_text(json.dumps(summary, indent=2))
@@ -107,13 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rl-seconds", type=float, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="RL config overrides")
+    p.add_argument(
+        "--arch", default="qwen2", help="tiny policy: qwen2 (dense), qwen3_moe, qwen2_moe, mixtral"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ring_data.errors import UserError
 
     try:
         summary = run_recipe(
-            args.out, quick=args.quick, seed=args.seed, rl_seconds=args.rl_seconds, overrides=args.set
+            args.out,
+            quick=args.quick,
+            seed=args.seed,
+            rl_seconds=args.rl_seconds,
+            overrides=args.set,
+            arch=args.arch,
         )
     except UserError as e:
         print(f"cpu recipe: error: {e}", file=sys.stderr)

@@ -41,6 +41,7 @@ ALTERNATIVE = {
     "device": "cuda",
     "precision": "bf16",
     "time_limit_s": 60.0,
+    "logger": "wandb",
     "rollout.prompts_per_step": 4,
     "rollout.group_size": 4,
     "rollout.max_new_tokens": 12,
@@ -67,6 +68,7 @@ ALTERNATIVE = {
     "loss.entropy_coef": 0.01,
     "loss.tis_cap": None,
     "loss.aggregation": "seq-mean",
+    "loss.ratio_level": "sequence",
     "advantage.method": "rloo",
     "advantage.filter_zero_variance": False,
     "optim.lr": 3e-6,
@@ -83,11 +85,16 @@ ALTERNATIVE = {
     "reward.timeout": 30.0,
     "reward.model": "some/rm",
     "reward.model_weight": 0.25,
+    "moe.aux_loss_coef": 0.01,
+    "moe.z_loss_coef": 1e-4,
 }
 # how the backend's train() hands these over: as arguments of prepare_stage, not through cfg
 PASSED_BY_TRAIN = {"model", "run_dir", "backend"}
 # alternatives that mean on OpenRLHF what the default means there (auto = its vLLM engines, DeepSpeed bf16)
 SAME_THERE = {"rollout.engine", "precision"}
+# alternatives OpenRLHF honours only together with other settings: both the base and the changed config
+# of the key's test carry them (GSPO there averages per sequence and has no separate importance weights)
+COMPANIONS = {"loss.ratio_level": {"loss.aggregation": "seq-mean", "loss.tis_cap": None}}
 
 
 def _set(raw: dict, key: str, value) -> None:
@@ -110,9 +117,10 @@ def data(tmp_path):
     return tmp_path
 
 
-def _raw(data: Path, key: str | None = None) -> dict:
+def _raw(data: Path, key: str | None = None, companions_of: str | None = None) -> dict:
     """A config every backend accepts (an eval set, a KL term: the keys that depend on them count),
-    with ``key`` set to its alternative value."""
+    with ``key`` set to its alternative value (and the :data:`COMPANIONS` of ``key`` or
+    ``companions_of``)."""
     raw = {
         "model": "some/model",
         "run_dir": str(data / "run"),
@@ -127,6 +135,8 @@ def _raw(data: Path, key: str | None = None) -> dict:
         raw["eval"]["data"] = str(data / "other_eval.jsonl")
     elif key is not None:
         _set(raw, key, ALTERNATIVE[key])
+    for k, v in COMPANIONS.get(key or companions_of or "", {}).items():
+        _set(raw, k, v)
     return raw
 
 
@@ -176,7 +186,7 @@ def test_a_mapped_key_changes_what_openrlhf_launches(key, data):
     """Each mapped key, set to another value, changes the launch spec (argv + environment)."""
     if key in PASSED_BY_TRAIN:
         pytest.skip(f"{key} reaches OpenRLHF through train()'s arguments to prepare_stage")
-    base = from_dict(_raw(data))
+    base = from_dict(_raw(data, companions_of=key))
     changed = from_dict(_raw(data, key))
     check_support("openrlhf", changed, changed.stages, OPENRLHF)  # a value the backend accepts
     if key in SAME_THERE:
@@ -207,6 +217,8 @@ def test_a_refused_key_stops_openrlhf_in_one_line_unless_it_is_the_default(key, 
         ({"rollout": {"engine": "hf"}}, "rollout.engine"),
         ({"rollout": {"group_size": 1}}, "rollout.group_size"),
         ({"loss": {"aggregation": "token-mean"}}, "loss.aggregation"),  # C3PO divides by Φ there
+        ({"loss": {"ratio_level": "sequence"}}, "loss.ratio_level"),  # gspo there: seq-mean only
+        ({"loss": {"ratio_level": "sequence", "aggregation": "seq-mean"}}, "loss.ratio_level"),  # TIS on
         ({"stages": [{"name": "s", "datasets": {"a.jsonl": 1}, "epochs": 0.5}]}, "stages"),
     ],
 )

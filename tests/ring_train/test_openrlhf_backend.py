@@ -117,7 +117,8 @@ def test_argv_uses_only_flags_openrlhf_declares(tmp_path):
 
 def test_every_optional_flag_exists_and_the_mapping_follows_the_config(tmp_path):
     """With every optional mapping on (eval set, vLLM settings, importance weights, dual clip, warm-up,
-    PPO epochs), each emitted flag is one OpenRLHF declares, carrying the configured value."""
+    PPO epochs, GSPO ratios, the MoE balancing loss), each emitted flag is one OpenRLHF declares,
+    carrying the configured value."""
     cfg, data = _cfg(
         tmp_path,
         rollout={
@@ -129,9 +130,10 @@ def test_every_optional_flag_exists_and_the_mapping_follows_the_config(tmp_path)
             }
         },
         optim={"weight_decay": 0.1, "warmup_steps": 1, "grad_clip": 0.5, "ppo_epochs": 2},
-        loss={"tis_cap": 3.0, "dual_clip": 3.0, "kl_beta": 0.0},
+        loss={"tis_cap": 3.0, "dual_clip": 3.0, "kl_beta": 0.0, "ratio_level": "sequence"},
         eval={"data": str(tmp_path / "math.jsonl"), "every": 5, "samples": 2, "temperature": 0.6},
         c3po={"enabled": False},
+        moe={"aux_loss_coef": 1e-5},
     )
     argv = argv_mod.build_argv(
         cfg,
@@ -152,6 +154,8 @@ def test_every_optional_flag_exists_and_the_mapping_follows_the_config(tmp_path)
         "--algo.advantage.is_correction_level token --algo.advantage.is_correction_mode clip "
         "--algo.advantage.is_correction_threshold 0 3.0",
         "--actor.dual_clip 3.0",
+        "--actor.policy_loss_type gspo",
+        "--actor.aux_loss_coef 1e-05",
         "--vllm.gpu_memory_utilization 0.6",
         "--vllm.enforce_eager --vllm.enable_sleep --data.max_len 4096",
         "--actor.loss_agg_mode seq-mean-token-mean",  # auto without C3PO: seq-mean
@@ -159,6 +163,7 @@ def test_every_optional_flag_exists_and_the_mapping_follows_the_config(tmp_path)
         "--eval.dataset e.jsonl --eval.steps 5 --eval.n_samples_per_prompt 2 --eval.temperature 0.6",
     ):
         assert expected in joined, expected
+    assert "gspo" in _openrlhf_choices("--actor.policy_loss_type")
 
 
 def test_registered_parts_map_to_names_openrlhf_accepts():

@@ -10,6 +10,7 @@ estimator, aggregation and KL names come from the trainer's registries.
 from __future__ import annotations
 
 import math
+import os
 import shlex
 from pathlib import Path
 
@@ -128,9 +129,20 @@ def build_argv(
         str(stage_dir / "ckpt"),
         "--ckpt.save_steps",
         str(cfg.checkpoint_every),
-        "--logger.tensorboard_dir",
-        str(stage_dir / "tensorboard"),
     ]
+    if cfg.logger != "none":
+        argv += ["--logger.tensorboard_dir", str(stage_dir / "tensorboard")]
+    if cfg.logger == "wandb":
+        # OpenRLHF creates its W&B logger only when a key is given; wandb itself reads WANDB_API_KEY and
+        # WANDB_MODE from the environment (a placeholder keeps the real key out of the launch spec)
+        argv += [
+            "--logger.wandb.key",
+            "from-environment",
+            "--logger.wandb.project",
+            os.environ.get("WANDB_PROJECT") or "ring-train",
+            "--logger.wandb.run_name",
+            f"{Path(cfg.run_dir).name}-{stage.name}",
+        ]
     if r.vllm.enforce_eager:
         argv.append("--vllm.enforce_eager")
     if r.vllm.sleep:
@@ -149,6 +161,10 @@ def build_argv(
         ]
     if loss.dual_clip is not None:
         argv += ["--actor.dual_clip", str(loss.dual_clip)]
+    if loss.ratio_level == "sequence":  # GSPO (support.py refuses it unless seq-mean and no TIS)
+        argv += ["--actor.policy_loss_type", "gspo"]
+    if cfg.moe.aux_loss_coef > 0:  # MoE router balancing loss (OpenRLHF turns on output_router_logits)
+        argv += ["--actor.aux_loss_coef", str(cfg.moe.aux_loss_coef)]
     if loss.kl_beta > 0:
         argv += [
             "--algo.kl.use_loss",

@@ -58,6 +58,16 @@ def _stages(cfg: RLConfig) -> str | None:
     return None
 
 
+def _ratio_level(cfg: RLConfig) -> str | None:
+    if cfg.loss.ratio_level != "sequence":
+        return None
+    if aggregation(cfg) != "seq-mean":
+        return "OpenRLHF's gspo loss always averages per sequence; set loss.aggregation: seq-mean"
+    if cfg.loss.tis_cap is not None:
+        return "OpenRLHF's gspo loss puts vLLM's log-probs into the sequence ratio; set loss.tis_cap: null"
+    return None
+
+
 _LANES = "lanes share out one process's CPU cores; OpenRLHF runs one process per GPU"
 _EMBEDDED_REFILL = "OpenRLHF's dynamic filtering replaces every filtered prompt itself, without a round limit"
 
@@ -76,6 +86,10 @@ SUPPORT: dict[str, Support] = {
     "device": Refused("Ray places OpenRLHF's workers on the GPUs"),
     "precision": Mapped("--ds.param_dtype bf16 (auto, bf16)", _precision),
     "time_limit_s": Refused("OpenRLHF has no wall-time limit"),
+    "logger": Mapped(
+        "--logger.tensorboard_dir (tensorboard, wandb); wandb: --logger.wandb.key/project/run_name "
+        "(key and mode from WANDB_API_KEY, WANDB_MODE)"
+    ),
     "rollout.prompts_per_step": Mapped("--rollout.batch_size (and --train.batch_size = prompts x group)"),
     "rollout.group_size": Mapped("--rollout.n_samples_per_prompt", _group_size),
     "rollout.max_new_tokens": Mapped("--rollout.max_new_tokens"),
@@ -104,6 +118,11 @@ SUPPORT: dict[str, Support] = {
         "--algo.advantage.is_correction_level token --..._mode clip --..._threshold 0 CAP (null: off)"
     ),
     "loss.aggregation": Mapped("--actor.loss_agg_mode (the registry's openrlhf name)", _aggregation),
+    "loss.ratio_level": Mapped("--actor.policy_loss_type ppo (token) | gspo (sequence)", _ratio_level),
+    "moe.aux_loss_coef": Mapped(
+        "--actor.aux_loss_coef (OpenRLHF sets output_router_logits on MoE models and adds the balancing loss)"
+    ),
+    "moe.z_loss_coef": Refused("OpenRLHF has no router z-loss"),
     "advantage.method": Mapped("--algo.advantage.estimator (the registry's openrlhf name)", _advantage),
     "advantage.filter_zero_variance": Mapped(
         "--algo.dynamic_filtering_enable --algo.dynamic_filtering_range 0 1"
