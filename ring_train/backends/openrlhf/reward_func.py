@@ -24,25 +24,11 @@ log = logging.getLogger("ring_train.openrlhf.reward")
 
 DEFAULT_TIMEOUT_S = 10.0  # reward.timeout's default
 
-# end-of-turn markers a decoded query may end with; verifiers see the response without them
-_TRAILING_SPECIALS = ("<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<eos>", "<|end|>")
-
-
 def response_text(query: str, prompt: str) -> str:
-    """The model's response inside ``query`` (prompt stripped, trailing end-of-turn markers removed)."""
-    if query.startswith(prompt):
-        text = query[len(prompt) :]
-    else:
-        at = query.rfind(prompt)
-        text = query[at + len(prompt) :] if at >= 0 else query
-    text = text.rstrip()
-    stripped = True
-    while stripped:
-        stripped = False
-        for tok in _TRAILING_SPECIALS:
-            if text.endswith(tok):
-                text, stripped = text[: -len(tok)].rstrip(), True
-    return text
+    """The model's response inside ``query`` (one implementation, shared with the standalone adapter)."""
+    from verifiers.adapters.openrlhf import response_text as text_of
+
+    return text_of(query, prompt)
 
 
 def _timeout() -> float:
