@@ -24,6 +24,7 @@ log = logging.getLogger("ring_train.openrlhf.reward")
 
 DEFAULT_TIMEOUT_S = 10.0  # reward.timeout's default
 
+
 def response_text(query: str, prompt: str) -> str:
     """The model's response inside ``query`` (one implementation, shared with the standalone adapter)."""
     from verifiers.adapters.openrlhf import response_text as text_of
