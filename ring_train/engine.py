@@ -26,7 +26,6 @@ from .core.registry import Registry
 from .rollout import Rollout
 
 if TYPE_CHECKING:
-    from .config import RolloutConfig
     from .lanes import Lanes
 
 AUTO = "auto"  # rollout.engine: the backend's own engine (embedded: hf)
@@ -89,7 +88,7 @@ class EngineSpec:
     """What an engine factory gets: one engine serves every stage of a run."""
 
     start: str  # model dir the run's first stage starts from (later weights come through sync_weights)
-    rollout: RolloutConfig
+    rollout: Any  # the stage's config.RolloutConfig (engines import no config: config validates engines)
     seed: int
 
 

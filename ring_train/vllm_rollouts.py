@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -25,9 +25,6 @@ from ring_data.errors import UserError
 
 from .engine import SamplingSettings, SeparateEngine
 from .rollout import Rollout
-
-if TYPE_CHECKING:
-    from .config import VLLMConfig
 
 
 def import_vllm():
@@ -44,8 +41,9 @@ def import_vllm():
     return vllm
 
 
-def engine_kwargs(model_path: str, cfg: VLLMConfig, *, seed: int) -> dict[str, Any]:
-    """Arguments of ``vllm.LLM`` for a rollout engine of the policy at ``model_path``."""
+def engine_kwargs(model_path: str, cfg: Any, *, seed: int) -> dict[str, Any]:
+    """Arguments of ``vllm.LLM`` for a rollout engine of the policy at ``model_path`` (``cfg``: the
+    run's ``config.VLLMConfig``)."""
     kwargs: dict[str, Any] = {
         "model": str(model_path),
         "seed": seed,
@@ -141,7 +139,7 @@ def check_available() -> Any:
 class VLLMRollouts(SeparateEngine):
     """A vLLM engine that samples for the policy and follows its weights (``rollout.engine: vllm``)."""
 
-    def __init__(self, model_path: str, cfg: VLLMConfig, *, seed: int):
+    def __init__(self, model_path: str, cfg: Any, *, seed: int):  # cfg: config.VLLMConfig
         super().__init__()
         self.vllm = check_available()
         self.cfg = cfg

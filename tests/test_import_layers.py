@@ -4,8 +4,8 @@
 
 A module may import its own package and the packages to its right, never one to its left, and no two
 modules import each other, directly or round a longer circle (imports inside functions count too: a
-lazy import hides a cycle from the interpreter, not from the next reader; ``if TYPE_CHECKING:`` imports,
-which never run, do not).
+lazy import hides a cycle from the interpreter, not from the next reader, and so do ``if TYPE_CHECKING:``
+imports).
 """
 
 import ast
@@ -28,16 +28,7 @@ def _imports(path: Path) -> set[str]:
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     tree = ast.parse(path.read_text(), str(path))
-    typing_only = {  # "if TYPE_CHECKING:" imports exist for annotations only, never at run time
-        id(inner)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
-        for stmt in node.body
-        for inner in ast.walk(stmt)
-    }
     for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -9,7 +9,7 @@ BUCKETS = ("all_wrong", "hard", "medium", "easy", "all_correct")
 
 @dataclass(frozen=True)
 class Difficulty:
-    """What annotate writes to ``row["difficulty"]`` (ARCHITECTURE.md §2)."""
+    """What annotate writes to ``row["difficulty"]`` (docs/architecture.md §2)."""
 
     pass_rate: float
     n_samples: int

@@ -33,6 +33,40 @@ QUICK = {"n_sft": 3000, "sft_epochs": 4, "n_eval": 128, "select_rows": 32, "rl_s
 WINDOW = (0.12, 0.3)
 
 
+def sft_and_select(
+    out: Path,
+    plan: dict[str, Any],
+    *,
+    seed: int,
+    arch: str,
+    window: tuple[float, float] = WINDOW,
+    logger: str = "tensorboard",
+) -> tuple[dict[str, Path], Path, list, float]:
+    """The recipe's RL start: generated data, SFT of the tiny ``arch`` policy, the entropy choice among
+    its epochs. Returns (data splits, chosen checkpoint, measured entropies, time SFT ended)."""
+    from ..select import select_checkpoint
+    from ..sft import SFTConfig, run_sft
+    from .arithmetic import write_splits
+
+    data = write_splits(
+        out / "data", n_sft=plan["n_sft"], n_rl=2000, n_eval=plan["n_eval"], digits=(2, 2), seed=seed
+    )
+    sft_cfg = SFTConfig(epochs=plan["sft_epochs"], lr=2e-3, batch_size=32, seed=seed, logger=logger)
+    run_sft(data["sft"], out / "sft", tiny=True, cfg=sft_cfg, tiny_arch=arch)
+    t_sft = time.time()
+    chosen, measured = select_checkpoint(
+        [str(out / "sft")],
+        str(data["rl"]),
+        out / "selection",
+        window=window,
+        max_rows=plan["select_rows"],
+        samples=4,
+        max_new_tokens=40,
+        seed=seed,
+    )
+    return data, chosen, measured, t_sft
+
+
 def run_recipe(
     out_dir: str | Path,
     *,
@@ -48,29 +82,11 @@ def run_recipe(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..backends.embedded import train
     from ..config import load_config, load_raw, set_dotted
-    from ..select import select_checkpoint
-    from ..sft import SFTConfig, run_sft
-    from .arithmetic import write_splits
 
     plan = QUICK if quick else FULL
     out = Path(out_dir)
     t0 = time.time()
-    data = write_splits(
-        out / "data", n_sft=plan["n_sft"], n_rl=2000, n_eval=plan["n_eval"], digits=(2, 2), seed=seed
-    )
-    sft_cfg = SFTConfig(epochs=plan["sft_epochs"], lr=2e-3, batch_size=32, seed=seed)
-    run_sft(data["sft"], out / "sft", tiny=True, cfg=sft_cfg, tiny_arch=arch)
-    t_sft = time.time()
-    chosen, measured = select_checkpoint(
-        [str(out / "sft")],
-        str(data["rl"]),
-        out / "selection",
-        window=window,
-        max_rows=plan["select_rows"],
-        samples=4,
-        max_new_tokens=40,
-        seed=seed,
-    )
+    _, chosen, measured, t_sft = sft_and_select(out, plan, seed=seed, arch=arch, window=window)
     t_sel = time.time()
     base = load_raw(RECIPE_CONFIG)
     base["model"], base["run_dir"], base["seed"] = str(chosen), str(out / "rl"), seed

@@ -57,9 +57,7 @@ QUICK = {**FULL, "steps": 20, "eval_every": 10, "seeds": (0, 1)}
 
 def prepare_start(out: Path, plan: dict[str, Any], arch: str, seed: int = 0) -> dict[str, Any]:
     """Data, SFT of the tiny MoE and the entropy choice of the RL start (cached in ``start.json``)."""
-    from ..select import select_checkpoint
-    from ..sft import SFTConfig, run_sft
-    from .arithmetic import write_splits
+    from .cpu import sft_and_select
 
     cached = out / "start.json"
     if cached.exists():
@@ -68,24 +66,9 @@ def prepare_start(out: Path, plan: dict[str, Any], arch: str, seed: int = 0) -> 
             log.info("start: reusing %s", info["start"])
             return info
     t0 = time.time()
-    data = write_splits(
-        out / "data", n_sft=plan["n_sft"], n_rl=2000, n_eval=plan["n_eval"], digits=(2, 2), seed=seed
-    )
-    sft_cfg = SFTConfig(epochs=plan["sft_epochs"], lr=2e-3, batch_size=32, seed=seed, logger="none")
     if (out / "sft").exists():
         shutil.rmtree(out / "sft")
-    run_sft(data["sft"], out / "sft", tiny=True, cfg=sft_cfg, tiny_arch=arch)
-    t_sft = time.time()
-    chosen, measured = select_checkpoint(
-        [str(out / "sft")],
-        str(data["rl"]),
-        out / "selection",
-        window=WINDOW,
-        max_rows=plan["select_rows"],
-        samples=4,
-        max_new_tokens=40,
-        seed=seed,
-    )
+    _, chosen, measured, t_sft = sft_and_select(out, plan, seed=seed, arch=arch, window=WINDOW, logger="none")
     from ..models.load import load_policy
     from ..moe import router_info
 
