@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 QUIET  := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test lint format bench system-deps install install-dev clean
+.PHONY: demo test soak lint format bench system-deps install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ demo: install system-deps
 
 test: install-dev system-deps
 	$(PY) -m pytest -q
+
+# the long versions of tests/reliability (kill-anywhere resume, worker chaos, sandbox load, fuzzing);
+# figures land in runs/reliability/figures.jsonl (docs/reliability.md)
+soak: install-dev system-deps
+	RING_SOAK=1 $(PY) -m pytest -q -s tests/reliability
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
