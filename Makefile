@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 QUIET  := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test soak lint format bench system-deps install install-dev clean
+.PHONY: demo test soak gpu-check lint format bench system-deps install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ test: install-dev system-deps
 # figures land in runs/reliability/figures.jsonl (docs/reliability.md)
 soak: install-dev system-deps
 	RING_SOAK=1 $(PY) -m pytest -q -s tests/reliability
+
+# every test marked gpu plus a rollout/train throughput table, in one call of under 8 minutes on one H100
+# (docs/gpu_check.md). Runs on the python that holds CUDA torch: the checkout's .venv if there is one, else
+# $(PYTHON); what a layer lacks is pip-installed into overlays under runs/gpu_check/env, never into that python.
+# Without CUDA every check is a SKIP line and it exits 0. `make gpu-check GPU_CHECK_ARGS="--only embedded-cuda"`
+gpu-check:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m ring_train.gpu_check $(GPU_CHECK_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

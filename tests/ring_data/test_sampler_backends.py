@@ -239,6 +239,7 @@ def _cuda() -> bool:
 
 
 @pytest.mark.live
+@pytest.mark.gpu
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
 def test_hf_sampler_on_gpu_live(model_dir):
     sampler = make_sampler(f"hf:{model_dir}", SamplingSettings(max_tokens=12), dtype="float32")
@@ -265,6 +266,7 @@ def test_vllm_sampler_without_vllm_is_one_line_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.live
+@pytest.mark.gpu
 @pytest.mark.usefixtures("vllm_on_gpu")
 def test_vllm_sampler_live(model_dir):
     sampler = make_sampler(f"vllm:{model_dir}", SamplingSettings(max_tokens=12), gpu_memory_utilization=0.3)

@@ -155,6 +155,7 @@ def test_a_whole_rl_step_and_eval_keep_to_the_models_device(tmp_path):
 
 
 @pytest.mark.live
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_rollout_and_gradients_match_between_cpu_and_gpu_live(policy):
     """Same weights, same seed: the GPU rollout draws the same tokens (uniforms come from the host

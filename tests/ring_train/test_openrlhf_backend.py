@@ -251,7 +251,7 @@ def test_patched_setup_dynamic_batch_runs_one_step_with_constant_phi(tmp_path, s
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = C3POSettings(12, scope).to_env()
+    env = {**C3POSettings(12, scope).to_env(), "RING_C3PO_RECORD": str(tmp_path / "steps.jsonl")}
     script = SETUP_SCRIPT.format(ENV=repr(env), PORT=port)
     out = subprocess.run(
         [sys.executable, "-c", script],
@@ -268,6 +268,8 @@ def test_patched_setup_dynamic_batch_runs_one_step_with_constant_phi(tmp_path, s
     assert res["steps"][-1] == 1 and sum(res["steps"]) == 1  # one optimizer step per rollout
     assert set(res["num_tokens"]) == {normalizer} and len(res["indices"]) >= 2  # 16-token micro-batches
     assert sorted(i for mb in res["indices"] for i in mb) == list(range(len(kept)))
+    record = [json.loads(x) for x in (tmp_path / "steps.jsonl").read_text().splitlines()]
+    assert record == [{"trained_tokens": sum(kept), "normalizer": normalizer, "dp_size": 1}]
 
 
 def test_install_is_a_no_op_when_c3po_is_off():
@@ -299,9 +301,11 @@ def test_cli_without_gpu_stack_is_one_line_exit_2(tmp_path):
 
 
 @pytest.mark.live
-def test_live_openrlhf_two_step_stage_on_gpu(tmp_path):
+@pytest.mark.gpu
+def test_live_openrlhf_two_step_stage_on_gpu(tmp_path, monkeypatch):
     """Runs only where the [openrlhf] extra and CUDA GPUs are present: a tiny Qwen2 (head_dim 64 for the
-    attention kernels), two C3PO steps of arithmetic, and the stage's HF output checked."""
+    attention kernels), two C3PO steps of arithmetic, each training exactly Φ tokens in OpenRLHF's actor,
+    and the stage's HF output checked."""
     from ring_train.backends.openrlhf import check_stack, train
     from ring_train.models.tiny import create_tiny_policy
     from ring_train.recipes.arithmetic import corpus, write_splits
@@ -326,7 +330,12 @@ def test_live_openrlhf_two_step_stage_on_gpu(tmp_path):
             "stages": [{"name": "reasoning", "datasets": {str(paths["rl"]): 1.0}, "steps": 2}],
             "rollout": {"prompts_per_step": 8, "group_size": 4, "max_new_tokens": 32},
             "c3po": {"enabled": True, "budget": 256},
+            "advantage": {"filter_zero_variance": False},  # random weights earn no reward to keep a group
         }
     )
+    record = tmp_path / "c3po_steps.jsonl"  # the patched actor appends each step's trained tokens here
+    monkeypatch.setenv("RING_C3PO_RECORD", str(record))
     summary = train(cfg, cfg.stages)
     assert Path(summary["stages"][0]["output"], "config.json").exists()
+    steps = [json.loads(x) for x in record.read_text().splitlines()]
+    assert len(steps) == 2 and all(s["trained_tokens"] == s["normalizer"] == 256 for s in steps), steps

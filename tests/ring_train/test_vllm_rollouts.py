@@ -160,6 +160,7 @@ def trained_policy(tmp_path_factory, vllm_on_gpu):
 
 
 @pytest.mark.live
+@pytest.mark.gpu
 @pytest.mark.usefixtures("vllm_on_gpu")
 def test_engine_follows_the_policy_weights_live(trained_policy):
     """Greedy vLLM samples equal the policy's own greedy samples, before and after the policy's
@@ -201,6 +202,7 @@ def test_engine_follows_the_policy_weights_live(trained_policy):
 
 
 @pytest.mark.live
+@pytest.mark.gpu
 @pytest.mark.usefixtures("vllm_on_gpu")
 def test_rl_with_vllm_rollouts_on_gpu_live(trained_policy):
     """The embedded backend on one GPU: bf16 autocast training, vLLM rollouts that sleep while the

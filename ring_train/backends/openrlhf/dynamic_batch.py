@@ -9,6 +9,9 @@ Upstream sets it to the step's actual token count, which varies with response le
 
 from __future__ import annotations
 
+import json
+import os
+
 import torch
 from torch import distributed as dist
 
@@ -16,6 +19,8 @@ from ring_train.core.c3po import plan_step
 
 from .selection import apply_plan, response_lengths
 from .settings import C3POSettings
+
+RECORD_ENV = "RING_C3PO_RECORD"  # a JSONL file: each step's trained tokens are appended (the live GPU test)
 
 
 def _device() -> torch.device:
@@ -75,3 +80,8 @@ def c3po_setup_dynamic_batch(self, strategy) -> None:
     self.dynamic_batch_num_tokens = [float(normalizer)] * n_mbs
     self.dynamic_global_batch_size = [float(valid.item())] * n_mbs
     self.dynamic_optimizer_step = [0] * (n_mbs - 1) + [1]
+    if os.environ.get(RECORD_ENV):
+        trained = sum(int(item.action_mask.sum().item()) for item in self.items)
+        rec = {"trained_tokens": trained, "normalizer": normalizer, "dp_size": dp_size}
+        with open(os.environ[RECORD_ENV], "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
