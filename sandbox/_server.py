@@ -37,11 +37,16 @@ for _name in WARM_MODULES:
 CONFIG = json.loads(sys.argv[1])
 RUN_DIR = os.path.join(CONFIG["scratch"], "run")
 WIPE_DIRS = CONFIG["wipe"]
+KEEP = set(CONFIG.get("keep", ()))  # mount points inside the wiped places (the compile cache)
 STDERR_KEEP = 64 * 1024
 CHUNK = 1 << 16
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0: no ptrace, no /proc/<pid>/fd for same-uid programs
+# PR_SET_CHILD_SUBREAPER: a program's orphans (setsid'ed grandchildren) become our children, not the
+# host init's, so we can kill and reap them (without a pid namespace nothing else would: their zombies
+# would count against the uid's RLIMIT_NPROC and starve the next program's fork)
+_libc.prctl(36, 1, 0, 0, 0)
 
 
 def send(obj):
@@ -232,26 +237,61 @@ def run_case(req, cases, i, env):
     }
 
 
+def _descendants(me):
+    """Pids below ``me`` in the process tree (as a subreaper, every orphan of a program is one)."""
+    parent = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+                parent[int(name)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, frontier = set(), {me}
+    while frontier:
+        frontier = {pid for pid, ppid in parent.items() if ppid in frontier and pid not in found}
+        found |= frontier
+    return found
+
+
+def _reap_all(timeout=2.0):
+    """Wait for every child (all were just killed) so none stays a zombie counting against RLIMIT_NPROC."""
+    give_up = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() >= give_up:
+                return
+            time.sleep(0.001)
+
+
 def sweep(sweep_all):
-    """Kill every other process in the box and wipe the writable places."""
-    me = os.getpid()
+    """Kill every other process in the box, reap them, and wipe the writable places.
+
+    With a pid namespace or a uid of its own (``sweep_all``), kill(-1) reaches every process of the box
+    in one atomic step (a fork bomb cannot fork past it); it spares only this server and the
+    namespace's init. Without either, only our own descendants may be touched: kill them in rounds."""
     if sweep_all:
-        for _ in range(3):
-            others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
-            if not others:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:  # ESRCH: nothing else was running
+            pass
+    else:
+        me = os.getpid()
+        for _ in range(50):
+            victims = _descendants(me)
+            if not victims:
                 break
-            for p in others:
+            for pid in victims:
                 try:
-                    os.kill(p, signal.SIGKILL)
+                    os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-            time.sleep(0.001)
-    while True:  # reap what we inherited (we are pid 1 under `unshare --fork`)
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                break
-        except ChildProcessError:
-            break
+    _reap_all()
     for top in WIPE_DIRS:
         try:
             names = os.listdir(top)
@@ -259,6 +299,8 @@ def sweep(sweep_all):
             continue
         for name in names:
             path = os.path.join(top, name)
+            if path in KEEP:
+                continue
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path, ignore_errors=True)
@@ -321,9 +363,7 @@ def handle(req, config):
         sweep(config["sweep"])
 
 
-def main():
-    config = CONFIG
-    os.umask(0o077)
+def serve(config):
     reader = io.BufferedReader(io.FileIO(0, "r", closefd=False))
     send({"ready": True, "pid": os.getpid(), "uid": os.getuid()})
     while True:
@@ -339,6 +379,22 @@ def main():
             handle(req, config)
         except Exception as e:  # a server bug: report it, stay alive
             send({"done": True, "error": f"{type(e).__name__}: {e}"})
+
+
+def main():
+    os.umask(0o077)
+    try:
+        serve(CONFIG)  # until the host closes our input (or goes away: its end of the pipe closes)
+    finally:
+        # the host may be gone (SIGKILLed, or a forked worker that exits without cleanup): leave
+        # nothing behind ourselves, including a host scratch directory
+        sweep(CONFIG["sweep"])
+        if CONFIG.get("remove_scratch"):
+            try:
+                os.rmdir(CONFIG["scratch"])
+            except OSError:
+                pass
+        os._exit(0)  # nothing is buffered (send writes directly): skip the interpreter's slow teardown
 
 
 main()

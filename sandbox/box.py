@@ -1,8 +1,11 @@
 """Host side of a box: a long-lived, isolated server process that runs one request at a time.
 
 Boxes are pooled and reused (the warm fork-server), so a run costs a fork, not an interpreter and
-namespace start. A box that dies, hangs or misbehaves is killed (its whole process group) and
-replaced; the pool kills every box at interpreter exit.
+namespace start. A box that dies, hangs or misbehaves is killed (its whole process group, and under
+the fallback level every process of its uid) and replaced; an idle box is closed by closing its
+input, upon which its server kills and reaps what is left and removes its scratch. The pool closes
+every box at interpreter exit; a process that exits without that (a forked worker, a SIGKILL) closes
+its boxes' input all the same, so their servers clean up after themselves.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from .compile_cache import cache_root
 SERVER_SOURCE = (Path(__file__).with_name("_server.py")).read_text()
 SCRATCH_MB = int(os.environ.get("RING_SANDBOX_SCRATCH_MB", "512"))
 START_TIMEOUT = 20.0
+SEND_TIMEOUT = 10.0  # a request goes to an idle server; one that takes no input for this long is broken
+CLOSE_TIMEOUT = 2.0  # how long a closed box may take to clean up and exit before it is killed
+WATCH_EVERY_S = 0.25  # how often a wait for a reply checks that the server is not stopped
 
 # bwrap's --die-with-parent fires when the *thread* that spawned it exits, so boxes are spawned
 # from one long-lived thread rather than from whichever (possibly short-lived) worker asks.
@@ -43,12 +49,17 @@ class BoxDied(BoxError):
 class Box:
     def __init__(self, plan: isolate.Plan) -> None:
         self.plan = plan
-        self.lease = isolate.UidLease() if plan.drop_uid else None
+        self.lease: isolate.UidLease | None = None
         self.host_scratch: str | None = None
-        if plan.level == "none":
-            self.host_scratch = tempfile.mkdtemp(prefix="ring-box-")
-            if self.lease:
-                os.chown(self.host_scratch, self.lease.uid, self.lease.uid)
+        try:
+            self.lease = isolate.UidLease() if plan.drop_uid else None
+            if plan.level == "none":
+                self.host_scratch = tempfile.mkdtemp(prefix="ring-box-")
+                if self.lease:
+                    os.chown(self.host_scratch, self.lease.uid, self.lease.uid)
+        except (OSError, RuntimeError) as e:  # no free uid, no room for scratch: the sandbox's problem
+            self._release()
+            raise BoxError(f"cannot set up the sandbox: {e}") from e
         config = isolate.server_config(plan, self.host_scratch)
         uid = self.lease.uid if self.lease else None
         argv, kw = isolate.launch_spec(plan, uid, cache_root(), SCRATCH_MB << 20)
@@ -69,6 +80,9 @@ class Box:
         except OSError as e:
             self._release()
             raise BoxError(f"cannot start the sandbox: {e}") from e
+        _LIVE.add(self)
+        self._in = self.proc.stdin.fileno()
+        os.set_blocking(self._in, False)  # writes carry a deadline (send): a frozen box never blocks us
         self._buf = b""
         self.runs = 0
         try:
@@ -84,18 +98,29 @@ class Box:
         return self.proc.poll() is None
 
     def send(self, obj: dict) -> None:
+        data = memoryview((json.dumps(obj) + "\n").encode())
+        deadline = time.monotonic() + SEND_TIMEOUT
         try:
-            self.proc.stdin.write((json.dumps(obj) + "\n").encode())
-            self.proc.stdin.flush()
+            while data:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BoxError("the sandbox takes no input (frozen)")
+                _, w, _ = select.select([], [self._in], [], min(remaining, WATCH_EVERY_S))
+                if not w and self.stopped():
+                    raise BoxError("the sandbox is stopped (SIGSTOP) and takes no input")
+                if w:
+                    try:
+                        data = data[os.write(self._in, data[: 1 << 16]) :]
+                    except BlockingIOError:
+                        pass
         except (BrokenPipeError, OSError, ValueError) as e:
             raise BoxError("the sandbox died (its input is closed)") from e
 
     def stop(self) -> None:
         """Ask the box to skip the remaining cases of the current request."""
         try:
-            self.proc.stdin.write(b"stop\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
+            os.write(self._in, b"stop\n")
+        except (BlockingIOError, BrokenPipeError, OSError, ValueError):
             pass
 
     def read(self, deadline: float) -> dict:
@@ -104,8 +129,10 @@ class Box:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise BoxError("the sandbox stopped answering (host-side deadline)")
-            r, _, _ = select.select([fd], [], [], remaining)
+            r, _, _ = select.select([fd], [], [], min(remaining, WATCH_EVERY_S))
             if not r:
+                if self.stopped():
+                    raise BoxError("the sandbox was stopped (SIGSTOP) while a program ran")
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
@@ -117,11 +144,46 @@ class Box:
         except ValueError as e:
             raise BoxError("the sandbox sent a malformed reply") from e
 
+    def stopped(self) -> bool:
+        """Is the server stopped? Only the fallback level's server can be (a program under the same uid
+        can SIGSTOP it); waiting out the host deadline would then only add HOST_MARGIN_S to the call.
+        Under bwrap and unshare, ``proc`` is the wrapper, which no program can reach."""
+        return self.plan.level == "none" and isolate.process_state(self.proc.pid) == "T"
+
     def kill(self) -> None:
+        """Kill the box now (it is broken, or would not exit when closed)."""
+        if self.lease and self.plan.level == "none" and hasattr(self, "proc"):
+            # no pid namespace: the programs are not in the server's process group, and one may have
+            # killed the server already; everything under the box's uid goes
+            isolate.kill_uid(self.lease.uid)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError, AttributeError):
             pass
+        self._finish(CLOSE_TIMEOUT)
+
+    def begin_close(self) -> None:
+        """Close the box's input: its server kills and reaps what is left, wipes scratch and exits."""
+        self._in = -1  # the number may be reused by another file once closed: never write to it again
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
+    def finish_close(self, deadline: float) -> None:
+        try:
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return
+        self._finish(0)
+
+    def close(self) -> None:
+        self.begin_close()
+        self.finish_close(time.monotonic() + CLOSE_TIMEOUT)
+
+    def _finish(self, wait_s: float) -> None:
+        self._in = -1
         if hasattr(self, "proc"):
             for f in (self.proc.stdin, self.proc.stdout):
                 try:
@@ -129,9 +191,10 @@ class Box:
                 except OSError:
                     pass
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=wait_s)
             except subprocess.TimeoutExpired:
                 pass
+        _LIVE.discard(self)
         self._release()
 
     def _release(self) -> None:
@@ -140,6 +203,44 @@ class Box:
             self.host_scratch = None
         if self.lease:
             self.lease.release()
+
+    def forget(self) -> None:
+        """In a forked child: this box is the parent's. Close our copies of its pipes and lease lock
+        (never kill it, never unlock: that would act on the parent's box)."""
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if self.lease:
+            self.lease.release()  # closes our fd copy only: the parent's flock stays held
+
+
+class _LiveBoxes:
+    """Every box this process started and has not closed yet, idle or busy."""
+
+    def __init__(self) -> None:
+        self._boxes: set[Box] = set()
+        self._lock = threading.Lock()
+
+    def add(self, box: Box) -> None:
+        with self._lock:
+            self._boxes.add(box)
+
+    def discard(self, box: Box) -> None:
+        with self._lock:
+            self._boxes.discard(box)
+
+    def forget_after_fork(self) -> None:
+        # Busy boxes too: a forked child that kept a copy of a busy box's input would hold that box
+        # open after the parent is gone, and a copy of its lease fd would keep its uid locked.
+        self._lock = threading.Lock()
+        boxes, self._boxes = self._boxes, set()
+        for box in boxes:
+            box.forget()
+
+
+_LIVE = _LiveBoxes()
 
 
 class BoxPool:
@@ -153,44 +254,44 @@ class BoxPool:
         atexit.register(self.close)
 
     def acquire(self, plan: isolate.Plan) -> Box:
+        found, discard = None, []
         with self._lock:
-            while self._idle:
+            while self._idle and found is None:
                 box = self._idle.pop()
-                if box.plan == plan and box.alive():
-                    return box
-                box.kill()
-        return Box(plan)
+                if box.plan == plan and box.alive() and not box.stopped():
+                    found = box
+                else:  # dead, frozen while idle, or built for another isolation level
+                    discard.append(box)
+        for box in discard:  # outside the lock: killing may take a moment
+            box.kill()
+        return found or Box(plan)
 
     def release(self, box: Box, healthy: bool) -> None:
         box.runs += 1
-        if not healthy or not box.alive() or box.runs >= self.max_runs:
+        if not healthy or not box.alive():
             box.kill()
             return
-        with self._lock:
-            if len(self._idle) < self.max_idle:
-                self._idle.append(box)
-                return
-        box.kill()
+        if box.runs < self.max_runs:
+            with self._lock:
+                if len(self._idle) < self.max_idle:
+                    self._idle.append(box)
+                    return
+        box.close()
 
     def close(self) -> None:
+        """Close every idle box (all at once: each cleans up in parallel, then we wait)."""
         with self._lock:
             boxes, self._idle = self._idle, []
         for box in boxes:
-            box.kill()
+            box.begin_close()
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+        for box in boxes:
+            box.finish_close(deadline)
 
     def forget_after_fork(self) -> None:
-        """In a forked child: the inherited boxes belong to the parent. Close our copies of their pipes
-        and lease locks (never kill them, never unlock: that would act on the parent's) and start over."""
+        """In a forked child: the inherited boxes belong to the parent (_LIVE forgets them): start over."""
         self._lock = threading.Lock()
-        boxes, self._idle = self._idle, []
-        for box in boxes:
-            for f in (box.proc.stdin, box.proc.stdout):
-                try:
-                    f.close()
-                except OSError:
-                    pass
-            if box.lease:
-                box.lease.release()  # closes our fd copy only: the parent's flock stays held
+        self._idle = []
 
 
 POOL = BoxPool()
@@ -203,6 +304,7 @@ def _after_fork_in_child() -> None:
     _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ring-sandbox-spawn")
     isolate.UidLease.reset_after_fork()
     POOL.forget_after_fork()
+    _LIVE.forget_after_fork()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,6 +1,7 @@
 """Compiled artifacts (C++ binaries, Java classes) cached by source hash on the host.
 
-Boxes see the cache read-only at ``/cache``; only the host writes it (atomically: a temporary
+Boxes see the cache read-only (bwrap: at ``/cache``; unshare: at ``/tmp/.ring-cache``, a bind mount
+made before their private /tmp hides the host's); only the host writes it (atomically: a temporary
 directory renamed into place), so a program can never plant a binary another run will execute.
 """
 
@@ -14,7 +15,7 @@ import tempfile
 
 
 def cache_root() -> str:
-    # not under /tmp: the unshare level mounts a private tmpfs there, and /tmp is shared by everyone
+    # not under /tmp by default: /tmp is shared by everyone (and cleaned by the host's tmp reaper)
     default = (
         "/var/cache/ring-sandbox"
         if os.geteuid() == 0

@@ -16,6 +16,7 @@ import fcntl
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ UID_COUNT = 1000
 # What a program sees: nothing from the host environment.
 PROGRAM_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp"}
 LEVELS = ("bwrap", "unshare", "none")
+UNSHARE_CACHE = "/tmp/.ring-cache"  # the compile cache inside unshare boxes (on their private /tmp)
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,20 @@ def _wrapper_argv(plan: Plan, cache_dir: str, scratch_bytes: int) -> list[str]:
             )
             if os.path.isdir(d)
         )
-        return argv + ["--", "/bin/sh", "-c", mounts + ' && exec "$@"', "sh"]
+        # The compile cache may live under one of those (RING_SANDBOX_CACHE, or a HOME under /tmp):
+        # hold it open (fd 3) across the tmpfs mounts, then bind it read-only at UNSHARE_CACHE.
+        cache = (
+            f"mkdir -m 755 {UNSHARE_CACHE} && mount --bind /proc/self/fd/3 {UNSHARE_CACHE}"
+            f" && mount -o remount,bind,ro {UNSHARE_CACHE} && exec 3<&-"
+        )
+        script = f'exec 3<"$1" && {mounts} && {cache} && shift && exec "$@"'
+        return argv + ["--", "/bin/sh", "-c", script, "sh", cache_dir]
     return []
+
+
+def cache_in_box(plan: Plan, host_cache: str) -> str:
+    """Where a box of ``plan`` sees the host's compile cache ``host_cache``."""
+    return {"bwrap": "/cache", "unshare": UNSHARE_CACHE}.get(plan.level, host_cache)
 
 
 def server_config(plan: Plan, host_scratch: str | None) -> dict:
@@ -148,6 +162,7 @@ def server_config(plan: Plan, host_scratch: str | None) -> dict:
     namespaces the box gets a private host directory (never the host's /tmp itself). Sweeping
     "every other process" is only safe where the box has its own pid namespace or uid."""
     env = dict(PROGRAM_ENV)
+    keep = [UNSHARE_CACHE] if plan.level == "unshare" else []  # a read-only mount: never wiped
     if plan.level != "none":  # /tmp and /dev/shm are the box's own tmpfs
         scratch, wipe = "/tmp", [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(d)]
     else:
@@ -158,6 +173,8 @@ def server_config(plan: Plan, host_scratch: str | None) -> dict:
         "sweep": plan.level != "none" or plan.drop_uid,
         "scratch": scratch,
         "wipe": wipe,
+        "keep": keep,
+        "remove_scratch": plan.level == "none",  # the server removes its host dir if the host cannot
         # RLIMIT_NPROC counts every process of the real uid: without a uid of its own, the box's
         # budget comes on top of what the user already runs
         "nproc_base": 0 if plan.drop_uid else _processes_of(os.getuid()),
@@ -173,6 +190,65 @@ def _processes_of(uid: int) -> int:
             except OSError:
                 pass
     return n
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process running under ``uid`` (root only). Without namespaces, killing a box's
+    server leaves its programs running (they have process groups of their own, and one may have
+    killed the server itself); the uid is the box's, so its processes are exactly the box's.
+    kill(-1) issued as that uid reaches them all in one atomic step; a /proc scan then checks (and is
+    the fallback where no ``kill`` binary exists)."""
+    kill = shutil.which("kill")
+    if kill:
+        try:
+            subprocess.run(
+                [kill, "-KILL", "-1"],  # its exit status says nothing useful; the scan below checks
+                user=uid,
+                group=uid,
+                extra_groups=[],
+                env=PROGRAM_ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            pass
+    for _ in range(20):
+        victims = _live_pids_of(uid)
+        if not victims:
+            return
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _live_pids_of(uid: int) -> list[int]:
+    """Processes of ``uid`` that are not zombies (those are dead; their parent or init reaps them)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+        except OSError:
+            continue
+        if process_state(int(name)) not in (None, "Z"):
+            found.append(int(name))
+    return found
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of ``pid`` in /proc (``R``, ``S``, ``T`` stopped, ``Z`` zombie...), None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    end = stat.rindex(b")")  # the command name may contain spaces and parentheses
+    return stat[end + 2 : end + 3].decode()
 
 
 class UidLease:

@@ -25,8 +25,7 @@ def _compile(
 ) -> tuple[str | None, RunResult]:
     """Compile in the box unless cached; returns (artifact dir inside the box or None, compile result)."""
     k = compile_cache.key(lang.name, list(lang.compile_argv), code)
-    # bwrap boxes see the cache at /cache; the weaker levels see the host's filesystem as it is
-    seen = f"/cache/{k}" if box.plan.level == "bwrap" else f"{compile_cache.cache_root()}/{k}"
+    seen = f"{isolate.cache_in_box(box.plan, compile_cache.cache_root())}/{k}"
     if compile_cache.lookup(k):
         return seen, RunResult(RunStatus.OK, isolation=label, extra={"cached": True})
     req = compile_request(lang, code, time_limit)
