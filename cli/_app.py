@@ -1,8 +1,9 @@
 """Shared dispatcher for ``ring-data`` and ``ring-train``.
 
 Each verb lives in its own module ``cli/<module>.py`` exposing ``add_arguments(parser)`` and
-``run(args) -> int``. A verb whose module is not there yet exits 2 with one line. User errors
-(``ring_data.errors.UserError``) print one line and exit 2; ``--debug`` shows the traceback.
+``run(args) -> int``. A verb whose module is not there yet exits 2 with one line. A failure prints one
+line and exits non-zero (user errors 2, errors of the environment 1: see ``cli._errors``); ``--debug``
+shows the traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass
+
+from . import _errors
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,32 @@ def main(prog: str, description: str, verbs: list[Verb], argv: list[str] | None 
     from ring_data.errors import UserError
 
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # here, not at exit: a reader that went away is handled below
+        return code
     except UserError as e:
-        if args.debug:
-            traceback.print_exc()
-        print(f"{prog} {args.verb}: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(args, f"{prog} {args.verb}: error: {e}", _errors.EXIT_USER)
     except KeyboardInterrupt:
-        print(f"{prog} {args.verb}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, f"{prog} {args.verb}: interrupted", 130, show_traceback=False)
+    except Exception as e:
+        if isinstance(e, BrokenPipeError) and _errors.pipe_closed():
+            _errors.silence_output()
+            return _errors.EXIT_BROKEN_PIPE
+        line = _errors.environment_error(e, getattr(args, "output", None) or getattr(args, "run_dir", None))
+        if line is None:
+            raise  # a bug: its traceback is the report
+        return _fail(args, f"{prog} {args.verb}: error: {line}", _errors.EXIT_ENVIRONMENT)
+
+
+def _fail(args: argparse.Namespace, line: str, code: int, *, show_traceback: bool = True) -> int:
+    """One line on stderr (the traceback before it with --debug); a stderr that is gone is no error."""
+    try:
+        if args.debug and show_traceback:
+            traceback.print_exc()
+        print(line, file=sys.stderr)
+    except OSError:
+        pass
+    if _errors.pipe_closed():
+        _errors.silence_output()
+    return code

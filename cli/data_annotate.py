@@ -36,6 +36,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--map", metavar="SPEC", help="column mapping, e.g. question=prompt,answer=reference.answer"
     )
     p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="generate in this process, or on a pool of Ray actors (the cluster at RAY_ADDRESS, a local "
+        "one without it); same output for a seeded sampler",
+    )
+    p.add_argument(
+        "--ray-actors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--engine ray: samplers in the pool (default 0: one per GPU, vllm: per --tensor-parallel-size "
+        "GPUs; without GPUs one per CPU)",
+    )
+    p.add_argument(
         "--batch-size",
         type=int,
         help="problems per sampler call (default: hf 16, openai max(16, --concurrency), vllm and samples 256)",
@@ -136,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         resume=not args.no_resume,
         on_bad_row=args.on_bad_row,
         mapping=parse_mapping(args.map) or None,
+        engine=args.engine,
+        actors=max(0, args.ray_actors),
     )
     result = annotate(
         args.inputs,

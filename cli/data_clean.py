@@ -29,7 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="unreadable rows: stop with file:line:field (default) or send to rejects",
     )
     p.add_argument(
-        "--engine", choices=["local", "ray"], default="local", help="per-row stages in-process or on Ray Data"
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="run every stage in this process and its ingest workers, or on the Ray cluster at RAY_ADDRESS "
+        "(a local one without it); same output",
     )
     p.add_argument(
         "--workers",

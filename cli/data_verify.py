@@ -43,6 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--on-bad-row", choices=("raise", "reject"), default="raise")
     p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="check rows in this process (threads) or as Ray Data tasks on the cluster at RAY_ADDRESS "
+        "(a local one without it); same output",
+    )
+    p.add_argument(
         "--map", metavar="SPEC", help="column mapping, e.g. question=prompt,answer=reference.answer"
     )
 
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         resume=not args.no_resume,
         on_bad_row=args.on_bad_row,
         mapping=parse_mapping(args.map) or None,
+        engine=args.engine,
     )
     result = verify_file(
         args.inputs, args.output, rejects=args.rejects, report_dir=args.report, config=config

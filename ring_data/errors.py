@@ -30,3 +30,27 @@ class BadInputError(UserError):
 
 def _rebuild_bad_input(path: str, message: str, line: int | None, field: str | None) -> BadInputError:
     return BadInputError(path, message, line=line, field=field)
+
+
+class CorruptStateError(UserError):
+    """Saved state of an earlier run that cannot be trusted (a resume journal, a checkpoint): names the
+    file (and line) and what to do, ``path[:line]: what is wrong; what to do``. Exit 2 like bad input:
+    nothing is repaired or deleted silently, the user decides."""
+
+    def __init__(self, path: str | Path, message: str, *, line: int | None = None, fix: str | None = None):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        self.fix = fix
+        super().__init__(str(self))
+
+    def __reduce__(self):
+        return _rebuild_corrupt_state, (self.path, self.message, self.line, self.fix)
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}" + (f"; {self.fix}" if self.fix else "")
+
+
+def _rebuild_corrupt_state(path: str, message: str, line: int | None, fix: str | None) -> CorruptStateError:
+    return CorruptStateError(path, message, line=line, fix=fix)

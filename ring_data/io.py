@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import gzip
 import json
-import tempfile
+import os
+import re
+import shutil
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import atomic, faults
 from .errors import BadInputError, UserError
-from .rows import is_normal, normalize_row
+from .rows import MAX_NESTING, is_normal, nested_field, normalize_row
 
 try:  # orjson is 5-10x faster on the hot path; the stdlib gives identical results
     import orjson
@@ -35,9 +39,24 @@ try:  # orjson is 5-10x faster on the hot path; the stdlib gives identical resul
 
     _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
 except ImportError:  # orjson is in the data extra; the stdlib path must give the same errors
+    _SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F]")
+
+    def _no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
 
     def loads(raw: bytes | str) -> Any:
-        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        """What orjson rejects, rejected the same way: NaN/Infinity, lone surrogates (``\\ud800``),
+        integers of 4,300 digits or more, nesting past the recursion limit."""
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        try:
+            value = json.loads(text, parse_constant=_no_constant)
+            if _SURROGATE_ESCAPE.search(text):  # a lone surrogate is no text: it cannot be encoded
+                json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as e:
+            raise json.JSONDecodeError(f"{type(e).__name__}: {e}", text, 0) from None
+        return value
 
     def dumps(obj: Any) -> bytes:
         """Encode one JSON value as UTF-8 (the encoder every row writer here uses)."""
@@ -50,6 +69,10 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 JSON_COLUMNS_KEY = b"ring.json_columns"
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 HF_JSON_COLUMNS_FILE = "ring_json_columns.json"
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark (Notepad, PowerShell): no data
+# what reading a file can raise besides bad rows: I/O errors, a truncated gzip (EOFError), corrupt
+# deflate data (zlib.error, which is no OSError)
+_UNREADABLE = (OSError, EOFError, zlib.error)
 _BATCH = 8192
 
 
@@ -112,6 +135,9 @@ class Segment:
     path: Path
     start: int = 0
     end: int | None = None
+    # (inode, size, mtime_ns) of the file when it was split: a reader opening it later checks that it
+    # still is that file, so shards never mix an old and a new version of an input
+    stamp: tuple[int, int, int] | None = None
 
     @property
     def whole(self) -> bool:
@@ -124,7 +150,7 @@ def splittable(path: Path) -> bool:
     if not name.endswith((".jsonl", ".ndjson", ".json")) or not path.is_file():
         return False
     with path.open("rb") as fh:
-        return not fh.read(256).lstrip().startswith(b"[")
+        return not fh.read(256).removeprefix(_BOM).lstrip().startswith(b"[")
 
 
 def split_segments(
@@ -153,12 +179,12 @@ def split_segments(
                 cuts.pop(0)
                 shards.append([])
             continue
-        start = 0
+        start, stamp = 0, file_stamp(os.stat(path))
         while start < size:
             end = size
             if cuts and offset + size > cuts[0]:
                 end = max(start + 1, int(cuts.pop(0)) - offset)
-            shards[-1].append(Segment(path, start, None if end >= size else end))
+            shards[-1].append(Segment(path, start, None if end >= size else end, stamp))
             start = end
             if end < size or (cuts and cuts[0] <= offset + size):
                 shards.append([])
@@ -166,6 +192,11 @@ def split_segments(
                     cuts.pop(0)
         offset += size
     return [s for s in shards if s]
+
+
+def file_stamp(st: os.stat_result) -> tuple[int, int, int]:
+    """What identifies one version of a file: inode, size, modification time."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _size(path: Path) -> int:
@@ -272,15 +303,18 @@ def read_rows(
             yield from _read_one(path, mapping, on_bad_row, bad_rows, defaults, with_raw)
 
 
-def read_json_lines(path: str | Path, *, skip_bad: bool = False) -> Iterator[tuple[int, Any]]:
+def read_json_lines(
+    path: str | Path, *, skip_bad: bool = False, check_unchanged: bool = True
+) -> Iterator[tuple[int, Any]]:
     """``(line number, value)`` of every non-blank line of a JSONL(.gz) file that is not problem rows
     (a ``samples:`` file, a resumable journal), with the parser and errors of :func:`read_rows`: a
-    line that is not JSON raises :class:`BadInputError` naming it, or is skipped with ``skip_bad``
-    (a journal's torn last line). A missing file with ``skip_bad`` reads as empty."""
+    line that is not JSON raises :class:`BadInputError` naming it, or is skipped with ``skip_bad``.
+    A missing file with ``skip_bad`` reads as empty. ``check_unchanged=False`` for a file this process
+    appends to itself (a journal): others are inputs, which must not change while they are read."""
     path = Path(path)
     if skip_bad and not path.is_file():
         return
-    for lineno, obj, _raw, err in _jsonl_records(path):
+    for lineno, obj, _raw, err in _jsonl_records(path, check_unchanged=check_unchanged):
         if err is None:
             yield lineno, obj
         elif not skip_bad:
@@ -296,7 +330,7 @@ def _read_one(
     with_raw: bool = False,
 ) -> Iterator[Any]:
     if isinstance(item, Segment):
-        path, records = item.path, _jsonl_records(item.path, item.start, item.end)
+        path, records = item.path, _jsonl_records(item.path, item.start, item.end, stamp=item.stamp)
         partial = not item.whole
     else:
         path, partial = item, False
@@ -316,6 +350,7 @@ def _read_one(
                     if missing:
                         obj, unchanged = {**missing, **obj}, False
                 unchanged = unchanged and isinstance(obj, dict) and is_normal(obj)
+                _check_nesting(obj, raw, path, where)
                 # the decoded object is ours: fill it in place (no copy per row)
                 row = normalize_row(obj, path=path, line=where, default_source=source, copy=False)
             except BadInputError as e:
@@ -342,26 +377,70 @@ def _read_one(
         raise BadInputError(path, "empty file: no rows")
 
 
+def _check_nesting(obj: Any, raw: bytes | str | None, path: Path, line: int) -> None:
+    """A row nested deeper than the writers can write is a bad row. A JSON line needs as many brackets
+    as its depth, so only a line with that many is walked (one count in C per line)."""
+    few_brackets = isinstance(raw, bytes) and raw.count(b"[") + raw.count(b"{") <= MAX_NESTING
+    if few_brackets or not isinstance(obj, dict):
+        return
+    deep = nested_field(obj)
+    if deep is not None:
+        raise BadInputError(path, f"nested more than {MAX_NESTING} levels deep", line=line, field=deep)
+
+
 def _safe_text(obj: Any) -> str:
+    """The rejected row as text for the rejects file, whatever it holds."""
     try:
         return dumps(obj).decode("utf-8")
     except Exception:
+        pass
+    try:
         return repr(obj)
+    except RecursionError:
+        return f"<{type(obj).__name__} nested too deeply to show>"
 
 
 Record = tuple[int, Any, bytes | str | None, BadInputError | None]  # raw: the line, or its text on errors
 
 
-def _jsonl_records(path: Path, start: int = 0, end: int | None = None) -> Iterator[Record]:
+def _jsonl_records(
+    path: Path,
+    start: int = 0,
+    end: int | None = None,
+    *,
+    stamp: tuple[int, int, int] | None = None,
+    check_unchanged: bool = True,
+) -> Iterator[Record]:
+    """Records of a JSONL(.gz) file (or of the byte range ``[start, end)``). An input that changes
+    while it is read (truncated, appended to, rewritten in place) stops the read with one error
+    rather than yielding a torn or partial set of rows; one deleted or replaced by name is still
+    read whole from the open file, a consistent snapshot. ``stamp``: the file must still be the
+    version it was when it was split into ranges (:class:`Segment`)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         fh = opener(path, "rb")
         head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
-    except OSError as e:
-        raise BadInputError(path, f"cannot open: {e.strerror or e}") from None
+    except _UNREADABLE as e:
+        raise BadInputError(path, f"cannot open: {getattr(e, 'strerror', None) or e}") from None
     with fh:
-        if path.name.lower().endswith((".json", ".json.gz")) and head.lstrip().startswith(b"["):
-            yield from _json_array_records(path, fh.read())
+        opened = os.fstat(fh.fileno())
+        if stamp is not None and file_stamp(opened) != stamp:
+            raise BadInputError(
+                path, "changed after the command started reading it; rerun once it is complete"
+            )
+
+        def unchanged() -> None:
+            if check_unchanged:
+                _check_unchanged(path, fh.fileno(), opened)
+
+        is_array = head.removeprefix(_BOM).lstrip().startswith(b"[")
+        if path.name.lower().endswith((".json", ".json.gz")) and is_array:
+            try:
+                data = fh.read()
+            except _UNREADABLE as e:
+                raise BadInputError(path, f"cannot read: {e}") from None
+            unchanged()
+            yield from _json_array_records(path, data)
             return
         first_line = 1
         if start:  # the first line that starts at or after `start`, numbered as in the whole file
@@ -375,11 +454,14 @@ def _jsonl_records(path: Path, start: int = 0, end: int | None = None) -> Iterat
                 if pos >= stop:
                     break
                 pos += len(raw)
+                if lineno == 1 and raw.startswith(_BOM):
+                    raw = raw[len(_BOM) :]
                 try:
                     yield lineno, parse(raw), raw, None
                 except _JSONError as e:
                     if not raw.strip():  # blank lines are allowed (and rare: parse first)
                         continue
+                    unchanged()  # a line torn by someone truncating the file is not bad input
                     try:
                         raw.decode("utf-8")
                     except UnicodeDecodeError:
@@ -392,8 +474,20 @@ def _jsonl_records(path: Path, start: int = 0, end: int | None = None) -> Iterat
                         raw.decode("utf-8", "replace").rstrip("\n"),
                         BadInputError(path, msg, line=lineno),
                     )
-        except (OSError, EOFError) as e:  # truncated gzip
+        except _UNREADABLE as e:  # truncated or corrupt gzip
+            unchanged()
             raise BadInputError(path, f"cannot read: {e}") from None
+        unchanged()
+
+
+def _check_unchanged(path: Path, fd: int, opened: os.stat_result) -> None:
+    now = os.fstat(fd)
+    if (now.st_size, now.st_mtime_ns) != (opened.st_size, opened.st_mtime_ns):
+        raise BadInputError(
+            path,
+            f"changed while being read (size {opened.st_size} -> {now.st_size} bytes); "
+            "rerun once it is complete",
+        )
 
 
 def _count_newlines(path: Path, upto: int, chunk: int = 1 << 24) -> int:
@@ -410,65 +504,98 @@ def _count_newlines(path: Path, upto: int, chunk: int = 1 << 24) -> int:
 
 def _json_array_records(path: Path, data: bytes) -> Iterator[Record]:
     try:
-        items = loads(data)
+        items = loads(data.removeprefix(_BOM))
     except _JSONError as e:
         raise BadInputError(path, f"malformed JSON array ({e})") from None
     for i, obj in enumerate(items, start=1):
         yield i, obj, None, None
 
 
+def _json_columns(text: bytes | str | None, path: Path, what: str) -> set[str]:
+    """The columns a Ring writer stored as JSON text (a list of names), from ``what``."""
+    if text is None:
+        return set()
+    try:
+        names = json.loads(text)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise BadInputError(path, f"{what} is not a JSON list of column names")
+    return set(names)
+
+
+def _decode_json_cells(obj: dict[str, Any], json_cols: set[str], path: Path, row: int) -> Exception | None:
+    """Decode the JSON-text cells of ``obj`` in place with the JSON lines' parser (the same values are
+    accepted and rejected); the first cell that is no JSON is returned as the row's error."""
+    for name in json_cols & obj.keys():
+        text = obj[name]
+        if isinstance(text, str):
+            try:
+                obj[name] = loads(text)
+            except (*_JSONError, RecursionError) as e:
+                why = getattr(e, "msg", str(e)).split(":")[0]
+                return BadInputError(path, f"malformed JSON ({why})", line=row, field=name)
+    return None
+
+
 def _parquet_records(path: Path) -> Iterator[Record]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # a corrupt file raises ArrowInvalid, OSError or, for bytes that should be text, UnicodeDecodeError
+    unreadable = (pa.ArrowException, OSError, ValueError)
     try:
         pf = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as e:
+        meta = pf.schema_arrow.metadata or {}
+    except unreadable as e:
         raise BadInputError(path, f"not a readable Parquet file ({e})") from None
-    meta = pf.schema_arrow.metadata or {}
-    json_cols = set(json.loads(meta[JSON_COLUMNS_KEY])) if JSON_COLUMNS_KEY in meta else set()
+    json_cols = _json_columns(meta.get(JSON_COLUMNS_KEY), path, f"metadata {JSON_COLUMNS_KEY.decode()}")
     row = 0
-    for batch in pf.iter_batches(batch_size=_BATCH):
-        cols = {name: batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
-        for j in range(batch.num_rows):
-            row += 1
-            obj = {}
-            for name, values in cols.items():
-                v = values[j]
-                if name in json_cols and isinstance(v, str):
-                    v = json.loads(v)
-                obj[name] = v
-            yield row, obj, None, None
+    try:
+        for batch in pf.iter_batches(batch_size=_BATCH):
+            cols = {name: batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
+            for j in range(batch.num_rows):
+                row += 1
+                obj = {name: values[j] for name, values in cols.items()}
+                yield row, obj, None, _decode_json_cells(obj, json_cols, path, row)
+    except unreadable as e:  # a corrupt page or column chunk
+        raise BadInputError(path, f"cannot read the rows after row {row} ({e})") from None
 
 
 def _hf_records(path: Path) -> Iterator[Record]:
     import datasets
+    import pyarrow as pa
 
     try:
         ds = datasets.load_from_disk(str(path))
     except Exception as e:
         raise BadInputError(path, f"not a readable datasets directory ({e})") from None
     side = path / HF_JSON_COLUMNS_FILE
-    json_cols = set(json.loads(side.read_text())) if side.exists() else set()
+    json_cols = _json_columns(side.read_bytes() if side.exists() else None, side, "the file")
     splits = ds.items() if isinstance(ds, datasets.DatasetDict) else [(None, ds)]
     row = 0
-    for _split, d in splits:
-        for batch in d.iter(batch_size=_BATCH):
-            names = list(batch)
-            n = len(batch[names[0]]) if names else 0
-            for j in range(n):
-                row += 1
-                obj = {k: batch[k][j] for k in names}
-                for k in json_cols & obj.keys():
-                    if isinstance(obj[k], str):
-                        obj[k] = json.loads(obj[k])
-                yield row, obj, None, None
+    try:
+        for _split, d in splits:
+            for batch in d.iter(batch_size=_BATCH):
+                names = list(batch)
+                n = len(batch[names[0]]) if names else 0
+                for j in range(n):
+                    row += 1
+                    obj = {k: batch[k][j] for k in names}
+                    yield row, obj, None, _decode_json_cells(obj, json_cols, path, row)
+    except (pa.ArrowException, OSError, ValueError) as e:  # a corrupt Arrow file in the directory
+        raise BadInputError(path, f"cannot read the rows after row {row} ({e})") from None
 
 
 # ---- writing ---------------------------------------------------------------------------------------
 class RowWriter:
     """Stream rows to ``path`` (format from the suffix; a path without suffix is a ``datasets``
-    directory). Use as a context manager; ``count`` is the number of rows written."""
+    directory). Use as a context manager; ``count`` is the number of rows written.
+
+    The output is atomic (:mod:`ring_data.atomic`): rows go to a hidden ``.NAME.tmp`` (Parquet and
+    ``datasets`` outputs spool JSONL to ``.NAME.spool.jsonl`` first) that replaces ``path`` when the
+    writer closes. A writer left by an exception (:meth:`abort`) or a killed process never leaves a
+    partial file under ``path``."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -476,16 +603,16 @@ class RowWriter:
         self.count = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.format == "jsonl":
-            self._fh = (gzip.open if self.path.name.endswith(".gz") else open)(self.path, "wb")
+            self._tmp = atomic.temp_path(self.path)
+            self._fh = (gzip.open if self.path.name.endswith(".gz") else open)(self._tmp, "wb")
         else:
             # Parquet needs one schema for the whole file: spool JSONL, learn the columns, convert at close.
-            self._tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in close()
-                "wb", suffix=".jsonl", dir=self.path.parent, prefix=f".{self.path.name}.", delete=False
-            )
-            self._fh = self._tmp
+            self._tmp = self.path.with_name(f".{self.path.name}.spool.jsonl")
+            self._fh = self._tmp.open("wb")
             self._kinds: dict[str, set[str]] = {}
 
     def write(self, row: dict[str, Any]) -> None:
+        faults.point("rows.write")
         self._fh.write(dumps(row) + b"\n")
         if self.format != "jsonl":
             for k, v in row.items():
@@ -496,6 +623,7 @@ class RowWriter:
         """Many rows that are already JSON lines, each ending in a newline (JSONL outputs only)."""
         if self.format != "jsonl":
             raise ValueError("write_raw_lines needs a JSONL output")
+        faults.point("rows.write")
         self._fh.write(b"".join(lines))
         self.count += len(lines)
 
@@ -505,25 +633,35 @@ class RowWriter:
         return self.count
 
     def close(self) -> None:
+        """Finish the file and put it in place of ``path``."""
         if self._fh.closed:
             return
         self._fh.close()
         if self.format == "jsonl":
+            atomic.commit(self._tmp, self.path)
             return
-        tmp = Path(self._tmp.name)
         try:
             if self.format == "parquet":
-                _spool_to_parquet(tmp, self.path, self._kinds)
+                _spool_to_parquet(self._tmp, self.path, self._kinds)
             else:
-                _spool_to_hf(tmp, self.path, self._kinds)
+                _spool_to_hf(self._tmp, self.path, self._kinds)
         finally:
-            tmp.unlink(missing_ok=True)
+            self._tmp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Drop what was written; ``path`` stays as it was."""
+        if not self._fh.closed:
+            self._fh.close()
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> RowWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
@@ -598,11 +736,11 @@ def _spool_to_parquet(tmp: Path, path: Path, kinds) -> None:
     import pyarrow.parquet as pq
 
     schema, batches = _spool_batches(tmp, _column_plan(kinds))
-    part = path.with_name(f".{path.name}.part")
+    part = atomic.temp_path(path)
     with pq.ParquetWriter(part, schema) as writer:
         for b in batches:
             writer.write_batch(b)
-    part.replace(path)
+    atomic.commit(part, path)
 
 
 def _spool_to_hf(tmp: Path, path: Path, kinds) -> None:
@@ -614,10 +752,13 @@ def _spool_to_hf(tmp: Path, path: Path, kinds) -> None:
     table = pa.Table.from_batches(list(batches), schema=schema)
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
+    staging = atomic.temp_path(path)  # a directory: saved whole, then swapped in
+    shutil.rmtree(staging, ignore_errors=True)
     try:
-        datasets.Dataset(table).save_to_disk(str(path))
+        datasets.Dataset(table).save_to_disk(str(staging))
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
     # datasets drops Arrow schema metadata, so the JSON-column list rides in a side file
-    (path / HF_JSON_COLUMNS_FILE).write_text(json.dumps([n for n in plan if plan[n][1]]))
+    (staging / HF_JSON_COLUMNS_FILE).write_text(json.dumps([n for n in plan if plan[n][1]]))
+    atomic.replace_dir(staging, path)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import atomic
+
 
 @dataclass(frozen=True)
 class _Block:
@@ -119,7 +121,8 @@ class Report:
     def _save(self, fig, plt, name: str, alt: str) -> str:
         filename = name if name.endswith(".png") else f"{name}.png"
         fig.tight_layout()
-        fig.savefig(self.out_dir / filename, dpi=100)
+        with atomic.atomic_open(self.out_dir / filename, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=100)
         plt.close(fig)
         self.image(filename, alt or name)
         return filename
@@ -176,8 +179,8 @@ class Report:
 
     def write(self) -> tuple[Path, Path]:
         md, page = self.out_dir / "report.md", self.out_dir / "report.html"
-        md.write_text(self.to_markdown(), encoding="utf-8")
-        page.write_text(self.to_html(), encoding="utf-8")
+        atomic.write_text(md, self.to_markdown())  # each file complete or absent (ring_data.atomic)
+        atomic.write_text(page, self.to_html())
         return md, page
 
 

@@ -15,14 +15,19 @@ from typing import Any
 from .errors import BadInputError
 
 REQUIRED_FIELDS = ("prompt", "domain")
+# JSON nested deeper than this cannot be written back (orjson stops at 254 levels, the stdlib json at
+# the recursion limit), so the readers reject such a row rather than let a later stage crash on it
+MAX_NESTING = 200
 # reference fields for curation only (the policy never sees them): reference programs that verify runs
 # against the tests, and alternative answers that must agree with ``answer``
 CURATION_FIELDS = ("solutions", "candidates")
 
 
 def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace: the same value always gives the same text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """JSON with sorted keys and no whitespace: the same value always gives the same text. Values JSON
+    has no type for (bytes, dates, decimals from another tool's Parquet) are written as their ``str``,
+    as the row writer does."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def content_id(domain: str, prompt: str, reference: Any) -> str:
@@ -55,20 +60,48 @@ def normalize_row(
                 )
     if meta is not None and not isinstance(meta, dict):
         raise BadInputError(path, "must be an object", line=line, field="meta")
-    if row_id is not None and not isinstance(row_id, str | int):
+    if row_id is not None and (not isinstance(row_id, str | int) or isinstance(row_id, bool)):
         raise BadInputError(path, "must be a string", line=line, field="id")
+    source = obj.get("source")
+    if source and type(source) is not str and (not isinstance(source, int) or isinstance(source, bool)):
+        raise BadInputError(path, f"must be a string, got {type(source).__name__}", line=line, field="source")
     row = dict(obj) if copy else obj
     if "reference" not in row:
         row["reference"] = None
     if row_id is None or row_id == "":
-        row["id"] = content_id(domain, prompt, row["reference"])
+        try:
+            row["id"] = content_id(domain, prompt, row["reference"])
+        except RecursionError:  # the readers reject this earlier (nested_field); a direct caller may not
+            raise BadInputError(path, f"nested more than {MAX_NESTING} levels deep", line=line) from None
+        except UnicodeEncodeError:  # a lone surrogate (a "\\ud800" escape decoded by a lenient parser)
+            raise BadInputError(path, "holds a lone surrogate, which is not text", line=line) from None
     elif type(row_id) is not str:
         row["id"] = str(row_id)
-    if not row.get("source"):
+    if not source:
         row["source"] = default_source if default_source is not None else Path(str(path)).name
+    elif type(source) is not str:
+        row["source"] = str(source)
     if meta is None:
         row["meta"] = {}
     return row
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def nested_field(row: dict[str, Any], limit: int = MAX_NESTING) -> str | None:
+    """The first field of ``row`` whose lists/dicts nest more than ``limit`` levels, else None
+    (level by level, no recursion). Readers call it only when a row has that many brackets at all."""
+    for name, value in row.items():
+        level, depth = [value] if isinstance(value, _CONTAINERS) else [], 0
+        while level:
+            depth += 1
+            if depth > limit:
+                return name
+            level = [
+                c for v in level for c in (v.values() if type(v) is dict else v) if isinstance(c, _CONTAINERS)
+            ]
+    return None
 
 
 def is_normal(row: dict[str, Any]) -> bool:

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import atomic
+
 T = TypeVar("T")
 
 
@@ -47,7 +49,8 @@ def write_stats(output: str | Path, stats: dict[str, Any]) -> Path:
     path = output if output.name.endswith(".stats.json") else stats_path_for(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **stats}
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    # complete or absent: a killed run never leaves half a stats file
+    atomic.write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
     return path
 
 

@@ -10,6 +10,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from ring_data import atomic, faults
+
 log = logging.getLogger(__name__)
 
 # tensorboard: metrics.jsonl + TensorBoard (default); wandb: the same plus a W&B run; none: metrics.jsonl only
@@ -74,7 +76,7 @@ class Tracker:
 
         id_file = self.dir / "wandb_id"
         run_id = id_file.read_text().strip() if resume and id_file.is_file() else secrets.token_hex(4)
-        id_file.write_text(run_id)
+        atomic.write_text(id_file, run_id)
         return wandb.init(
             project=os.environ.get("WANDB_PROJECT") or "ring-train",
             name=os.environ.get("WANDB_NAME") or self.dir.name,
@@ -115,8 +117,9 @@ class MetricsLog:
         config: dict[str, Any] | None = None,
     ):
         """Records of ``stages`` are redone by this run: on a fresh start they are dropped, on resume only
-        those past the checkpoint (a killed run may have logged steps after its last checkpoint).
-        Records of other stages (e.g. ``reasoning`` before ``--stage general``) are kept."""
+        those past the checkpoint (a killed run may have logged steps after its last checkpoint, and
+        half of a last line). Records of other stages (e.g. ``reasoning`` before ``--stage general``)
+        are kept. The file is rewritten atomically: a kill here leaves the old one."""
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "metrics.jsonl"
@@ -129,7 +132,7 @@ class MetricsLog:
                     keep.append(rec)
                 elif resume_from_step is not None and rec["global_step"] <= resume_from_step:
                     keep.append(rec)
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+            atomic.write_text(self.path, "".join(json.dumps(r) + "\n" for r in keep))
         self._fh = self.path.open("a", encoding="utf-8")
         self.tracker = Tracker(
             self.dir,
@@ -142,6 +145,7 @@ class MetricsLog:
     def log(self, record: dict[str, Any]) -> None:
         self._fh.write(json.dumps(record) + "\n")
         self._fh.flush()
+        faults.point("metrics.log")
         self.tracker.log(record, record["global_step"])
 
     def close(self) -> None:
@@ -150,7 +154,20 @@ class MetricsLog:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The records of a ``metrics.jsonl``. A last line without its newline that is not JSON is a record
+    a killed run did not finish writing: skipped (a resumed run logs that step again)."""
+    lines = Path(path).read_text().split("\n")
+    records = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise
+    return records
 
 
 CURVES = [
@@ -198,7 +215,7 @@ def plot_curves(records: list[dict[str, Any]], out_png: str | Path, title: str =
         fig.suptitle(title)
     fig.tight_layout()
     out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    with atomic.atomic_open(out, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=90)
     plt.close(fig)
     return out

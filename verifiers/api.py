@@ -42,7 +42,8 @@ def verify(
 ) -> VerifyResult:
     """Check one response against its reference. Never raises on model output; bounded by ``timeout``
     seconds of wall clock from any thread (the check runs in a warm worker process that is killed and
-    replaced if it overruns). ``options`` go to the domain's verifier (e.g. ``box="first"`` for math)."""
+    replaced if it overruns; a worker that dies is replaced and the check retried once, so at most twice
+    ``timeout`` in all). ``options`` go to the domain's verifier (e.g. ``box="first"`` for math)."""
     task, deadline = _task((response, reference, domain, options), timeout)
     return get_pool().run([task], [deadline], workers=1)[0]
 
@@ -53,8 +54,9 @@ def verify_batch(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> list[VerifyResult]:
     """Check many ``(response, reference, domain[, options])`` items on ``workers`` warm processes
-    (default: all cores). Results keep input order; ``timeout`` is per item; a worker that hangs or dies
-    is replaced and only its item is affected (``timeout`` / ``error``)."""
+    (default: all cores). Results keep input order; ``timeout`` is per item; a worker that hangs is
+    replaced and only its item is affected (``timeout``); an item whose worker dies is checked once more
+    on a fresh worker, and is ``error`` only if that one dies too (``verifiers/pool.py``)."""
     tasks: list[Task] = []
     deadlines: list[float] = []
     for item in items:

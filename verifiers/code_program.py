@@ -53,6 +53,13 @@ class CodeReference:
 
 def parse_reference(reference: Any, **options: Any) -> CodeReference:
     """Validate a code reference; raises ValueError with a short reason when it is unusable."""
+    try:
+        return _parse_reference(reference, **options)
+    except RecursionError:  # JSON arguments or results nested past the parser's limit
+        raise ValueError("a test's JSON is nested too deeply") from None
+
+
+def _parse_reference(reference: Any, **options: Any) -> CodeReference:
     if not isinstance(reference, dict):
         raise ValueError("a code reference must be an object")
     lang = ALIASES.get(str(reference.get("language", "python")).strip().lower())
@@ -103,16 +110,27 @@ def parse_reference(reference: Any, **options: Any) -> CodeReference:
         else:
             if not isinstance(inp, str) or not isinstance(t["output"], str):
                 raise ValueError(f"test {i}: 'input' and 'output' must be strings")
+            if not _is_text(inp) or not _is_text(t["output"]):  # the sandbox could not send or match it
+                raise ValueError(f"test {i}: 'input' or 'output' holds a lone surrogate, which is not text")
             norm.append({"input": inp, "output": t["output"]})
     try:
         time_limit = float(options.get("time_limit") or reference.get("time_limit") or 5.0)
         memory = int(options.get("memory_limit_mb") or reference.get("memory_limit_mb") or 512)
         tol = float(options.get("float_tol") or reference.get("float_tol") or DEFAULT_FLOAT_TOL)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         raise ValueError("'time_limit', 'memory_limit_mb' and 'float_tol' must be numbers") from None
     if not (0 < time_limit <= 600 and 16 <= memory <= 65536 and 0 <= tol < 1):
         raise ValueError("limits out of range (time_limit 0-600 s, memory_limit_mb 16-65536)")
     return CodeReference(lang, norm, fn_name, test_code, time_limit, memory, tol)
+
+
+def _is_text(s: str) -> bool:
+    """Whether ``s`` can be written as UTF-8 (a lone surrogate such as ``\\ud800`` cannot)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _CALL_DRIVER = """\

@@ -8,6 +8,7 @@ Every scan is linear in the response length, so a 1 MB response costs millisecon
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -40,24 +41,20 @@ def split_reasoning(response: str) -> str | None:
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
 
 
-def _braced(text: str, start: int) -> tuple[str, int] | None:
-    """Content of the brace group whose ``{`` is at ``start``, and the index after it; None if unbalanced."""
-    depth = 0
-    i = start
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2  # an escaped brace \{ does not count
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i], i + 1
-        i += 1
-    return None
+def _brace_pairs(text: str) -> dict[int, int]:
+    """Index of every ``{`` that is closed -> index of its ``}``, in one pass (an escaped ``\\{`` does
+    not count). Looking each box up here keeps many unclosed boxes linear, not quadratic."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACE_TOKEN_RE.finditer(text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif m.group() == "}" and stack:
+            pairs[stack.pop()] = m.start()
+    return pairs
+
+
+_BRACE_TOKEN_RE = re.compile(r"\\.|[{}]", re.DOTALL)  # an escaped character is one token
 
 
 def find_boxed(text: str) -> list[str]:
@@ -71,18 +68,21 @@ def find_boxed(text: str) -> list[str]:
 def boxed_spans(text: str) -> list[tuple[str, int, int]]:
     """``(content, start, end)`` of every box in ``text`` (see ``find_boxed``)."""
     out: list[tuple[str, int, int]] = []
+    pairs: dict[int, int] | None = None
     pos = 0
     while True:
         m = _BOX_RE.search(text, pos)
         if m is None:
             return out
         if m.group(1):
-            got = _braced(text, m.start(1))
-            if got is None:
+            if pairs is None:
+                pairs = _brace_pairs(text)
+            close = pairs.get(m.start(1))
+            if close is None:
                 pos = m.end()
                 continue
-            content, pos = got
-            out.append((content, m.start(), pos))
+            pos = close + 1
+            out.append((text[m.start(1) + 1 : close], m.start(), pos))
         else:  # "\boxed 5": one token up to whitespace or "$"
             tok = re.match(r"[^\s$]+", text[m.end() : m.end() + 200])
             pos = m.end()
@@ -91,7 +91,8 @@ def boxed_spans(text: str) -> list[tuple[str, int, int]]:
                 out.append((tok.group(0).rstrip(".,;"), m.start(), pos))
 
 
-_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_ANSWER_OPEN_RE = re.compile(r"<answer>", re.IGNORECASE)
+_ANSWER_CLOSE_RE = re.compile(r"</answer>", re.IGNORECASE)
 # "final answer is X", "The answer is: X", "Answer: X" (X to the end of the line, cut by answer_statement)
 _ANSWER_LINE_RE = re.compile(
     r"(?:final\s+answer|the\s+answer|\banswer)\s*(?:is\s*)?(?::|is\b)\s*(?P<ans>[^\n]+)",
@@ -135,6 +136,15 @@ def _sentence_end(text: str) -> int:
     return n
 
 
+def strip_text(text: str) -> str:
+    """``text.strip()``, reading a trailing LaTeX control space (``0\\ ``) as the whitespace it is:
+    a plain strip would leave ``0\\``, a stray backslash that turns a correct answer wrong."""
+    s = text.strip()
+    while s.endswith("\\") and (len(s) - len(s.rstrip("\\"))) % 2:  # an odd run: the last escapes nothing
+        s = s[:-1].rstrip()
+    return s
+
+
 def answer_statement(text: str) -> str:
     """The answer itself from what follows "Answer:" / "final answer is": the first sentence, without
     "I hope it is correct", a nested "The final answer is", or a leading "the largest $n$ is"."""
@@ -142,16 +152,32 @@ def answer_statement(text: str) -> str:
     for _ in range(2):  # "Final Answer: The final answer is X" nests the two forms
         s = _NESTED_FINAL_RE.sub("", s, count=1).lstrip("*_ ").strip()
     s = _HOPE_RE.sub("", s)
-    s = s[: _sentence_end(s)].strip()
+    s = strip_text(s[: _sentence_end(s)])
     m = _DESCRIPTION_RE.match(s)
     if m:
-        s = m.group("ans").strip()
-    return s.rstrip(".").strip()
+        s = strip_text(m.group("ans"))
+    return strip_text(s.rstrip("."))
+
+
+_DOLLAR_RE = re.compile(r"(?<!\\)\$")  # an unescaped "$" (\$5 is a dollar sign)
+_MAX_INLINE_CONTINUATION = 200
+
+
+def _inline_math_on(tail: str, m: re.Match) -> str:
+    """The rest of the line after "The answer is", or up to the closing ``$`` when inline math opened
+    on that line goes on past its end (``The answer is $\\n0$.``: a line break inside ``$..$`` is
+    only whitespace)."""
+    ans = m.group("ans")
+    if len(_DOLLAR_RE.findall(ans)) % 2:
+        close = _DOLLAR_RE.search(tail, m.end(), m.end() + _MAX_INLINE_CONTINUATION)
+        if close:
+            return tail[m.start("ans") : close.end()] + tail[close.end() :].split("\n", 1)[0]
+    return ans
 
 
 def _last_statement(tail: str) -> tuple[str, int, bool] | None:
     """(answer, start index, says "final answer") of the last answer statement in ``tail``."""
-    found = [(m.start(), m.group("ans")) for m in _ANSWER_LINE_RE.finditer(tail)]
+    found = [(m.start(), _inline_math_on(tail, m)) for m in _ANSWER_LINE_RE.finditer(tail)]
     found += [(m.start(), m.group("ans")) for m in _ANSWER_DISPLAY_RE.finditer(tail)]
     for start, raw in sorted(found, reverse=True):
         ans = answer_statement(raw)
@@ -166,6 +192,24 @@ class Extraction:
 
     answer: str | None
     source: str  # "boxed", "answer_tag", "answer_line", "text", "unclosed_think", "none"
+
+
+def answer_tags(text: str) -> list[str]:
+    """Contents of every ``<answer>...</answer>`` (case-insensitive, non-overlapping, each open tag
+    closed by the next close tag), found in linear time: a regex ``<answer>(.*?)</answer>`` rescans
+    the rest of the text from every unclosed tag (quadratic on a response of many open tags)."""
+    closes = [m.start() for m in _ANSWER_CLOSE_RE.finditer(text)]
+    out: list[str] = []
+    pos, k = 0, 0
+    for m in _ANSWER_OPEN_RE.finditer(text):
+        if m.start() < pos:
+            continue
+        k = bisect.bisect_left(closes, m.end(), k)
+        if k == len(closes):
+            break  # no close tag after this one, so none after any later one either
+        out.append(text[m.end() : closes[k]])
+        pos = closes[k] + len("</answer>")
+    return out
 
 
 def extract_answer(
@@ -193,14 +237,14 @@ def extract_answer(
         if after_last_box and not re.search(r"box|above", statement[0], re.IGNORECASE):
             return Extraction(statement[0], "answer_line")
         return Extraction(boxes[0][0] if box == "first" else boxes[-1][0], "boxed")
-    tags = _ANSWER_TAG_RE.findall(rest)
+    tags = answer_tags(rest)
     if tags:
-        return Extraction(tags[-1].strip(), "answer_tag")
+        return Extraction(strip_text(tags[-1]), "answer_tag")
     statement = _last_statement(tail)
     if statement:
         return Extraction(statement[0], "answer_line")
     if text_fallback:
-        text = rest.strip()
+        text = strip_text(rest)
         if max_text_chars is None or (len(text) <= max_text_chars and "\n" not in text):
             return Extraction(text, "text")
     return Extraction(None, "none")
@@ -218,7 +262,8 @@ _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox|operator
 def strip_noise(answer: str) -> str:
     """Remove markdown and LaTeX decoration around an answer (``**X**``, ``$X$``, ``\\(X\\)``, trailing
     period, ``\\displaystyle``, ``\\left``/``\\right``) without touching its content."""
-    s = answer.strip()
+    # spacing commands first: stripping "x\\ " to "x\\" would leave a lone backslash behind
+    s = _SPACING_RE.sub(_spacing, answer).strip()
     for _ in range(3):
         before = s
         s = s.strip().strip("*_`").strip()

@@ -589,7 +589,7 @@ def parse_instructions(reference: Any) -> list[tuple[str, dict[str, Any]]]:
         raise ValueError("no instructions")
     out: list[tuple[str, dict[str, Any]]] = []
     for n, (iid, kw) in enumerate(pairs):
-        if iid not in CHECKS:
+        if not isinstance(iid, str) or iid not in CHECKS:  # a list id is unhashable: no lookup
             raise ValueError(f"instruction {n}: unknown id {iid!r}")
         if not isinstance(kw, dict):
             raise ValueError(f"instruction {n} ({iid}): kwargs must be an object")

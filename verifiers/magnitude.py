@@ -22,10 +22,19 @@ MAX_DIGITS = 100_000
 # (x+1)^{100} 0.2 s; a power of one symbol is cheap, up to a point
 MAX_SUM_EXPONENT = 200
 MAX_SYMBOL_EXPONENT = 1_000_000
-MAX_DEPTH = 100  # groups nested deeper than this are not an answer
+# groups nested deeper than this are not an answer: sympy's cost doubles with every level of nested
+# unevaluated operations (\frac{\frac{..+1}{3}+1}{3} 14 deep takes seconds, 20 deep minutes; x^{x^{..}}
+# and ((..)) are slower than linear too); real answers nest at most 6 deep (Math-Verify's test suite)
+MAX_DEPTH = 10
+# bare braces are sets to math-verify, and comparing sets nested d deep costs about 1.7^d (sympy
+# re-evaluates every inner set while sorting): 16 deep takes seconds, 20 deep minutes. No answer nests
+# sets this deep; escaped \{ \} and command arguments (\frac{..}, ^{..}) do not count.
+MAX_SET_DEPTH = 8
 
-_TOKEN_RE = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(\\[A-Za-z]+)|([A-Za-z])|(\S))")
-_NUMBER_RE = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+# a number may carry a scientific exponent: 9.99E677739 has 677,740 digits (math reads "1e6" as 10^6)
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_TOKEN_RE = re.compile(rf"\s*(?:({_NUMBER})|(\\[A-Za-z]+)|([A-Za-z])|(\S))")
+_NUMBER_RE = re.compile(_NUMBER)
 _SKIPPED = {"\\left", "\\right", "\\displaystyle", "\\big", "\\Big"}
 _TIMES = {"\\cdot", "\\times", "*"}
 _CLOSERS = {"}", ")", "]", ",", "=", "&", "<", ">", ";"}
@@ -33,20 +42,30 @@ _PAIRS = {"{": "}", "(": ")", "[": "]"}
 
 
 class _TooDeep(Exception):
-    pass
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class _Size(NamedTuple):
     """What the reader knows of a subexpression: log10 of an upper bound on the size of its exact value
-    (the bigger of numerator and denominator), whether it holds a symbol, whether it is a sum."""
+    (the bigger of numerator and denominator), whether it holds a symbol, whether it is a sum, and an
+    upper bound on its degree as a polynomial in its symbols."""
 
     mag: float = 0.0
     symbolic: bool = False
     is_sum: bool = False
+    degree: float = 0.0
 
 
 def _literal_size(number: str) -> float:
-    """log10 of the size of a decimal literal as an exact fraction: ``0.125`` is 125/1000, so 3."""
+    """log10 of the size of a decimal literal as an exact fraction: ``0.125`` is 125/1000, so 3;
+    ``2.5e-7`` is 25/10^8, so 8."""
+    number, _, exponent = number.lower().partition("e")
+    if exponent:
+        digits = exponent.lstrip("+-").lstrip("0")
+        scale = math.inf if len(digits) > 300 else float(int(digits or "0"))
+        return _literal_size(number) + scale
     whole, _, frac = number.partition(".")
     digits = (whole + frac).lstrip("0")
     if len(digits) > 300:
@@ -61,13 +80,15 @@ def _pow10(mag: float) -> float:
 
 class _Reader:
     """Recursive descent over the tokens; the biggest power or factorial seen is kept in ``digits``,
-    the biggest exponent of a symbol in ``symbol_exponent`` and of a symbolic sum in ``sum_exponent``."""
+    the biggest degree a power of a symbol reaches in ``symbol_exponent`` and a power of a symbolic sum
+    in ``sum_exponent`` (the exponent times the base's degree: nested powers multiply)."""
 
     def __init__(self, text: str):
         toks = (m.group(m.lastindex) for m in _TOKEN_RE.finditer(text))
         self.toks = ["\\frac" if t in ("\\dfrac", "\\tfrac") else t for t in toks if t not in _SKIPPED]
         self.i = 0
         self.depth = 0
+        self.set_depth = 0
         self.digits = 0.0
         self.symbol_exponent = 0.0
         self.sum_exponent = 0.0
@@ -83,12 +104,13 @@ class _Reader:
     def expr(self) -> _Size:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _TooDeep
+            raise _TooDeep(f"groups nested more than {MAX_DEPTH} deep")
         out = self.term()
         while self.peek() in ("+", "-", "\\pm", "\\mp"):
             self.take()
             more = self.term()
-            out = _Size(max(out.mag, more.mag) + math.log10(2), out.symbolic or more.symbolic, True)
+            mag = max(out.mag, more.mag) + math.log10(2)
+            out = _Size(mag, out.symbolic or more.symbolic, True, max(out.degree, more.degree))
         self.depth -= 1
         return out
 
@@ -104,7 +126,12 @@ class _Reader:
             factors.append(self.factor())
         if len(factors) == 1:
             return factors[0]  # "((x+1))" is still a sum
-        return _Size(sum(f.mag for f in factors), any(f.symbolic for f in factors))
+        return _Size(
+            sum(f.mag for f in factors),
+            any(f.symbolic for f in factors),
+            False,
+            sum(f.degree for f in factors),
+        )
 
     def factor(self) -> _Size:
         if self.peek() in ("+", "-"):
@@ -117,23 +144,24 @@ class _Reader:
                 n = _pow10(out.mag)
                 digits = n * math.log10(n) if n > 1 else 0.0  # log10(n!) <= n log10 n
                 self.digits = max(self.digits, digits)
-                out = _Size(digits, out.symbolic)
+                out = _Size(digits, out.symbolic, False, out.degree)
             elif tok == "^":
                 self.take()
                 exp = self.argument()
                 exponent = _pow10(exp.mag)
-                if out.symbolic:
+                degree = max(out.degree, 1.0) * exponent if out.symbolic else 0.0
+                if out.symbolic:  # the degree counts: ((x+1)^2+x)^2... nested 9 deep expands to 2^9
                     if out.is_sum:
-                        self.sum_exponent = max(self.sum_exponent, exponent)
+                        self.sum_exponent = max(self.sum_exponent, degree)
                     else:
-                        self.symbol_exponent = max(self.symbol_exponent, exponent)
+                        self.symbol_exponent = max(self.symbol_exponent, degree)
                 digits = exponent * out.mag  # a base of size 1 (0, 1, x) does not grow
                 self.digits = max(self.digits, digits)
-                out = _Size(digits, out.symbolic or exp.symbolic)
+                out = _Size(digits, out.symbolic or exp.symbolic, False, degree)
             elif tok == "_":  # a subscript names a symbol: x_{10^{10}} is not a big value
                 self.take()
                 self.argument()
-                out = _Size(out.mag, True)
+                out = _Size(out.mag, True, False, max(out.degree, 1.0))
             else:
                 return out
 
@@ -147,8 +175,12 @@ class _Reader:
         if tok is None:
             return _Size()
         if _NUMBER_RE.fullmatch(tok):
-            return _Size(_literal_size(tok))
-        return _Size(0.0, tok[:1].isalpha() or tok.startswith("\\"))
+            mag = _literal_size(tok)
+            if "e" in tok or "E" in tok:  # the only literal whose size the answer's length does not bound
+                self.digits = max(self.digits, mag)
+            return _Size(mag)
+        symbolic = tok[:1].isalpha() or tok.startswith("\\")
+        return _Size(0.0, symbolic, False, 1.0 if symbolic else 0.0)
 
     def group(self) -> _Size:
         closer = _PAIRS[self.take()]
@@ -156,18 +188,35 @@ class _Reader:
         while self.peek() is not None and self.peek() != closer:  # "(1, 10^{10^{10}})": read every part
             self.take()
             more = self.expr()
-            out = _Size(max(out.mag, more.mag), out.symbolic or more.symbolic, out.is_sum)
+            out = _Size(
+                max(out.mag, more.mag),
+                out.symbolic or more.symbolic,
+                out.is_sum,
+                max(out.degree, more.degree),
+            )
         self.take()
         return out
 
     def primary(self) -> _Size:
         tok = self.peek()
+        if tok == "{" and (self.i == 0 or self.toks[self.i - 1] != "\\"):  # a bare brace: a set
+            self.set_depth += 1
+            if self.set_depth > MAX_SET_DEPTH:
+                raise _TooDeep(f"braces nested more than {MAX_SET_DEPTH} deep")
+            out = self.group()
+            self.set_depth -= 1
+            return out
         if tok in _PAIRS:
             return self.group()
         self.take()
         if tok == "\\frac":
             num, den = self.argument(), self.argument()
-            return _Size(num.mag + den.mag, num.symbolic or den.symbolic, num.is_sum or den.is_sum)
+            return _Size(
+                num.mag + den.mag,
+                num.symbolic or den.symbolic,
+                num.is_sum or den.is_sum,
+                num.degree + den.degree,
+            )
         if tok == "\\sqrt":
             if self.peek() == "[":
                 self.group()
@@ -177,7 +226,8 @@ class _Reader:
 
 def size_estimate(answer: str) -> tuple[float, float, float]:
     """(digits of the biggest power or factorial in ``answer``, biggest exponent of a symbol, biggest
-    exponent of a symbolic sum). Raises ``ValueError`` when groups nest deeper than ``MAX_DEPTH``."""
+    exponent of a symbolic sum). Raises ``ValueError`` when groups nest deeper than ``MAX_DEPTH`` or
+    bare braces deeper than ``MAX_SET_DEPTH``."""
     reader = _Reader(answer)
     try:
         while reader.peek() is not None:
@@ -185,8 +235,8 @@ def size_estimate(answer: str) -> tuple[float, float, float]:
             reader.expr()
             if reader.i == before:
                 reader.take()  # a separator or stray closer at the top level: read on
-    except _TooDeep:
-        raise ValueError(f"groups nested more than {MAX_DEPTH} deep") from None
+    except _TooDeep as e:
+        raise ValueError(e.why) from None
     return reader.digits, reader.symbol_exponent, reader.sum_exponent
 
 
@@ -200,7 +250,7 @@ def too_big(answer: str) -> str | None:
         size = "more than 10^300" if digits > 1e300 else f"about {digits:.3g}"
         return f"its exact value would have {size} digits (limit {MAX_DIGITS:,})"
     if sum_exponent > MAX_SUM_EXPONENT:
-        return f"it raises a symbolic sum to about {sum_exponent:.3g} (limit {MAX_SUM_EXPONENT:,})"
+        return f"it raises a symbolic sum to degree about {sum_exponent:.3g} (limit {MAX_SUM_EXPONENT:,})"
     if symbol_exponent > MAX_SYMBOL_EXPONENT:
-        return f"it raises a symbol to about {symbol_exponent:.3g} (limit {MAX_SYMBOL_EXPONENT:,})"
+        return f"it raises a symbol to degree about {symbol_exponent:.3g} (limit {MAX_SYMBOL_EXPONENT:,})"
     return None

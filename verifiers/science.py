@@ -24,6 +24,7 @@ from typing import Any
 
 from .common import clip, invalid_reference, looks_like_code, no_answer, reference_answer
 from .extract import extract_answer, strip_noise, unwrap_text
+from .magnitude import too_big
 from .registry import ReferenceCheck, register, register_reference_check
 from .result import Status, VerifyResult
 
@@ -36,7 +37,7 @@ _LETTER_FORMS = [
     re.compile(r"^\(?([A-J])\)?\s*[:.)\-]\s+\S.*$"),  # C: option text / (C) option text
 ]
 _NUMBER_RE = re.compile(
-    r"^\s*(?P<num>[-+−]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"^\s*(?P<num>[-+−]?\s*(?:\d+(?:\.\d*)?|\.\d+))"  # "- 34": a space after the sign is layout
     r"(?:\s*(?:[eE](?P<exp1>[-+−]?\d{1,4})|(?:\\times|\\cdot|×|\*|x)\s*10\s*\^\s*\{?\s*(?P<exp2>[-+−]?\d{1,4})\s*\}?))?"
     r"\s*(?P<unit>.*?)\s*$"
 )
@@ -169,10 +170,9 @@ def parse_quantity(text: str) -> tuple[float, str | None] | None:
     m = _NUMBER_RE.match(s)
     if m is None:
         return None
-    num = float(m.group("num").replace("−", "-"))
-    exp = m.group("exp1") or m.group("exp2")
-    if exp is not None:
-        num *= 10.0 ** int(exp.replace("−", "-"))
+    exp = m.group("exp1") or m.group("exp2") or "0"
+    # one float() of "mantissa e exponent": 1e309 is inf and 1e-400 is 0.0 (10.0 ** 309 would raise)
+    num = float(f"{''.join(m.group('num').split())}e{exp}".replace("−", "-"))
     unit = _unit_text(m.group("unit"))
     if not unit:
         return num, None
@@ -180,9 +180,14 @@ def parse_quantity(text: str) -> tuple[float, str | None] | None:
     return None if unit is None else (num, unit)
 
 
+# pint evaluates numbers in a unit expression: "10**10**10**324" would never finish
+_UNIT_POWER_RE = re.compile(r"\*\*(?!\s*-?\d{1,2}(?![\d.(]|\s*\*\*))")
+
+
 def _known_unit(unit: str) -> str | None:
-    """``unit`` when pint reads it as a unit, else None ("\\sqrt{3}", "J 5", "J or maybe" are not units)."""
-    if not _UNIT_OK.match(unit):
+    """``unit`` when pint reads it as a unit, else None ("\\sqrt{3}", "J 5", "J or maybe" are not units;
+    nor is a power other than a small integer one, "m**2" is, "m**10**10" is not)."""
+    if not _UNIT_OK.match(unit) or _UNIT_POWER_RE.search(unit):
         return None
     try:
         units().parse_units(unit)
@@ -206,6 +211,8 @@ def _math_value(answer: str) -> tuple[float, str | None] | None:
     s = normalize_answer(s)
     if not _EXPRESSION_RE.fullmatch(s) or _SEVERAL_NUMBERS_RE.search(s):
         return None
+    if too_big(s):  # 9^{9^{9^{9}}}: sympy would never finish evaluating it
+        return None
     try:
         parsed = parse_boxed(s)
         return (float(parsed[0]), unit) if parsed and getattr(parsed[0], "is_number", False) else None
@@ -225,19 +232,52 @@ def _to_unit(value: float, unit: str | None, target: str | None) -> float | None
         return None
 
 
+def _rel_tol_problem(reference: dict[str, Any]) -> str | None:
+    rel_tol = reference.get("rel_tol", DEFAULT_REL_TOL)
+    if isinstance(rel_tol, bool) or not isinstance(rel_tol, (int, float)) or not 0 <= rel_tol < 1:
+        return f"rel_tol {rel_tol!r} not in [0, 1)"
+    return None
+
+
+def _unit_problem(reference: dict[str, Any]) -> str | None:
+    unit = reference.get("unit")
+    if unit is None or unit == "":
+        return None
+    if not isinstance(unit, str):
+        return f"unit must be a string, got {type(unit).__name__}"
+    try:
+        units().parse_units(unit)
+    except Exception:
+        return f"unknown unit {unit!r}"
+    return None
+
+
+def _gold_quantity(answer: Any) -> tuple[float, str | None] | None:
+    """The reference answer as a finite quantity; None sends it to exact math equivalence (not a
+    number, or a number beyond float range such as 10^400)."""
+    gold = parse_quantity(str(answer))
+    return gold if gold is not None and math.isfinite(gold[0]) else None
+
+
 def _verify_numeric(response: str, reference: dict[str, Any], box: str) -> VerifyResult:
     gold_text = reference["answer"]
+    problem = _rel_tol_problem(reference)
+    if problem:
+        return invalid_reference(problem)
     rel_tol = float(reference.get("rel_tol", DEFAULT_REL_TOL))
     ext = extract_answer(response, box=box, text_fallback=True, max_text_chars=120)
     if ext.answer is None:
         return no_answer(ext.source)
     if looks_like_code(ext.answer):  # checked here too, so no fallback below can read a number out of it
         return _wrong(ext.answer, ext.source, "answer looks like code, not a quantity")
-    gold = parse_quantity(str(gold_text))
+    gold = _gold_quantity(gold_text)
     if gold is None:  # not a number: exact mathematical equivalence
         from .math import verify_math
 
         return verify_math(response, {"answer": str(gold_text)}, box=box)
+    problem = _unit_problem(reference)
+    if problem:
+        return invalid_reference(problem)
     gold_value, unit_in_answer = gold
     gold_unit = reference.get("unit") or unit_in_answer
     pred = parse_quantity(ext.answer) or _math_value(ext.answer)
@@ -293,21 +333,18 @@ def check_science_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
     ref = _as_dict(reference)
     if ref is None:
         return ReferenceCheck(False, "invalid_reference", {"error": "missing 'answer'"})
-    rel_tol = ref.get("rel_tol", DEFAULT_REL_TOL)
-    if not isinstance(rel_tol, (int, float)) or not 0 <= rel_tol < 1:
-        return ReferenceCheck(False, "invalid_reference", {"error": f"rel_tol {rel_tol!r} not in [0, 1)"})
-    gold = parse_quantity(str(ref["answer"]))
+    problem = _rel_tol_problem(ref)
+    if problem:
+        return ReferenceCheck(False, "invalid_reference", {"error": problem})
+    gold = _gold_quantity(ref["answer"])
     if gold is None:
         from .math import check_math_reference
 
         return check_math_reference({"answer": str(ref["answer"])})
-    unit = ref.get("unit") or gold[1]
-    if unit is not None:
-        try:
-            units().parse_units(unit)
-        except Exception:
-            return ReferenceCheck(False, "invalid_reference", {"error": f"unknown unit {unit!r}"})
-    return ReferenceCheck(True, "", {"kind": "numeric", "unit": unit})
+    problem = _unit_problem(ref)
+    if problem:
+        return ReferenceCheck(False, "invalid_reference", {"error": problem})
+    return ReferenceCheck(True, "", {"kind": "numeric", "unit": ref.get("unit") or gold[1]})
 
 
 units()  # build the unit registry now, so forked workers start warm

@@ -3,8 +3,11 @@
 Streaming in batches of problems. Responses are scored with ``verifiers.verify_batch`` (a process
 pool); with overlap on, a background thread scores batch k while the sampler generates batch k+1, which
 hides verification when generation runs on a GPU or a server. Output and rejects are journals
-(:mod:`ring_data.verify.journal`): a rerun skips ids already annotated. :func:`annotate` writes its
-stats and report and returns a :class:`~ring_data.result.CommandResult`.
+(:mod:`ring_data.verify.journal`): a rerun skips ids already annotated. Every row's outcome (labelled,
+rejected, unreadable) is written by the labeller in input order, and a seeded sampler draws a row's
+samples from the row's own seed, so a killed and resumed run ends with the bytes an uninterrupted one
+writes. :func:`annotate` writes its stats and report and returns a
+:class:`~ring_data.result.CommandResult`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ring_data.errors import UserError
 from ring_data.io import read_rows
 from ring_data.result import CommandResult, finish
 from ring_data.rows import make_reject
@@ -50,6 +54,8 @@ class AnnotateConfig:
     resume: bool = True
     on_bad_row: str = "raise"
     mapping: dict[str, str] | None = None
+    engine: str = "local"  # "ray": generation on a pool of Ray actors (ring_data.annotate.ray_engine)
+    actors: int = 0  # engine "ray": samplers in the pool; 0 = one per GPU of the cluster, else per CPU
 
 
 @dataclass
@@ -66,13 +72,22 @@ class _RunCounts:
     verify_wait_s: float = 0.0  # time the pipeline waited on verification (not hidden)
 
 
-def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
+# what the reader hands on, in input order: a row to sample, a row of a domain no verifier knows, or
+# an unreadable row's reject entry
+SAMPLE, UNKNOWN, BAD = "sample", "unknown", "bad"
+Item = tuple[str, dict[str, Any]]
+
+
+def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """``size`` rows to sample per batch, with the other items read between them riding along."""
+    batch: list[Item] = []
+    wanted = 0
+    for item in items:
+        batch.append(item)
+        wanted += item[0] == SAMPLE
+        if wanted >= size:
             yield batch
-            batch = []
+            batch, wanted = [], 0
     if batch:
         yield batch
 
@@ -89,16 +104,31 @@ class _Labeler:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.samples_fh = path.open("a" if config.resume else "w", encoding="utf-8")
 
-    def __call__(self, rows: list[dict[str, Any]], responses: list[list[str]]) -> None:
+    def __call__(self, batch: list[Item], responses: list[list[str]]) -> None:
+        """Score the responses of the batch's rows to sample (in order) and write every item's outcome
+        in input order."""
         from verifiers import verify_batch
 
+        rows = [row for kind, row in batch if kind == SAMPLE]
         t0 = time.perf_counter()
         items = [(r, row["reference"], row["domain"]) for row, rs in zip(rows, responses) for r in rs]
-        results = verify_batch(items, workers=self.config.verify_workers, timeout=self.config.verify_timeout)
+        results = (
+            verify_batch(items, workers=self.config.verify_workers, timeout=self.config.verify_timeout)
+            if items
+            else []
+        )
         self.stats.verify_s += time.perf_counter() - t0
         self.stats.samples_scored += len(results)
         pos = 0
-        for row, rs in zip(rows, responses):
+        sampled = iter(zip(rows, responses))
+        for kind, row in batch:
+            if kind == BAD:
+                self.journal.reject(row)  # False for one an earlier run recorded
+                continue
+            if kind == UNKNOWN:
+                self.reject(row, "unknown_domain", {"domain": row["domain"]})
+                continue
+            row, rs = next(sampled)
             res = results[pos : pos + len(rs)]
             pos += len(rs)
             for status, count in Counter(str(r.status) for r in res).items():
@@ -176,6 +206,18 @@ def annotate(
     """Label every input row with its difficulty; writes ``OUT.stats.json`` and, with ``report_dir``,
     the report. ``sampler`` is a :class:`Sampler` or a spec (``hf:PATH``, ``samples:FILE``, ...) built
     with ``settings`` and ``sampler_options`` (and closed at the end)."""
+    cfg = config or AnnotateConfig()
+    if cfg.engine == "ray":  # the same run, its generation spread over Ray actors
+        from .ray_engine import ActorPoolSampler
+
+        if not isinstance(sampler, str):
+            raise UserError("engine 'ray' builds a sampler in each actor: pass a spec such as hf:PATH")
+        options = sampler_options or {}
+        with ActorPoolSampler(
+            sampler, settings, options, batch_size=cfg.batch_size, actors=cfg.actors
+        ) as pool:
+            big = replace(cfg, batch_size=pool.batch_rows)  # cut back into batch_size in the pool
+            return _annotate(inputs, output, pool, sampler, rejects, report_dir, big, settings)
     if isinstance(sampler, str):
         with make_sampler(sampler, settings, **(sampler_options or {})) as built:
             return _annotate(inputs, output, built, sampler, rejects, report_dir, config, settings)
@@ -201,27 +243,33 @@ def _annotate(
     pending: Future | None = None
     overlap = cfg.overlap if cfg.overlap is not None else not sampler.cpu_bound
 
-    def todo() -> Iterator[dict[str, Any]]:
+    def unreadable() -> Iterator[Item]:
+        while bad_rows:
+            stats.rows_in += 1
+            yield BAD, bad_rows.pop(0)
+
+    def todo() -> Iterator[Item]:
         rows = read_rows(inputs, mapping=cfg.mapping, on_bad_row=cfg.on_bad_row, bad_rows=bad_rows)
         for row in progress(rows, desc="annotate", unit="problem"):
             stats.rows_in += 1
-            if row["id"] in journal.done:
+            yield from unreadable()  # read before this row
+            if journal.take_done(row["id"]):
                 stats.skipped_resumed += 1
-            elif not is_known_domain(row["domain"]):
-                labeler.reject(row, "unknown_domain", {"domain": row["domain"]})
             else:
-                yield row
+                yield (SAMPLE if is_known_domain(row["domain"]) else UNKNOWN), row
+        yield from unreadable()
 
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="annotate-verify") as verifier_thread:
             for batch in _batches(todo(), cfg.batch_size):
                 prompts = [
-                    build_prompt(r, templates=cfg.templates, system_prompt=cfg.system_prompt) for r in batch
+                    build_prompt(r, templates=cfg.templates, system_prompt=cfg.system_prompt)
+                    for kind, r in batch
+                    if kind == SAMPLE
                 ]
                 t0 = time.perf_counter()
-                responses = sampler.sample(prompts, cfg.n)
+                responses = sampler.sample(prompts, cfg.n) if prompts else []
                 stats.generate_s += time.perf_counter() - t0
-                _drain_bad_rows(bad_rows, labeler)
                 if pending is not None:
                     t1 = time.perf_counter()
                     pending.result()
@@ -237,12 +285,14 @@ def _annotate(
                 t1 = time.perf_counter()
                 pending.result()
                 stats.verify_wait_s += time.perf_counter() - t1
-            _drain_bad_rows(bad_rows, labeler)
-    finally:
-        labeler.close()
         journal.flush()
         summary = summarize(journal.kept_rows(), journal.rejected_rows())
-        totals = journal.close()
+    except BaseException:
+        journal.suspend()  # an error or ^C: the journals stay partial, for a rerun to resume from
+        raise
+    finally:
+        labeler.close()
+    totals = journal.close()
     seconds = time.perf_counter() - started
     pass_rates = summary.pop("pass_rates_by_domain")
     busy = stats.generate_s + stats.verify_s
@@ -263,6 +313,7 @@ def _annotate(
             "n": cfg.n,
             "settings": asdict(settings) if settings is not None else None,
             "overlap": overlap,
+            "engine": cfg.engine,
             "skipped_resumed": stats.skipped_resumed,
             "annotated": stats.annotated,
             "problems_per_s": round(stats.annotated / seconds, 3) if seconds else 0.0,
@@ -289,10 +340,3 @@ def _annotate(
 
         write_report(report_dir, {**summary, "pass_rates_by_domain": pass_rates}, result.stats)
     return result
-
-
-def _drain_bad_rows(bad_rows: list[dict[str, Any]], labeler: _Labeler) -> None:
-    """Rows the reader could not use (``on_bad_row="reject"``): counted in, rejected as they are."""
-    while bad_rows:
-        labeler.stats.rows_in += 1
-        labeler.journal.reject(bad_rows.pop(0))

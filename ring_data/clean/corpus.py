@@ -14,7 +14,11 @@ truth in ``meta``: ``cluster`` (rows with the same cluster are the same problem)
 
 from __future__ import annotations
 
+import hashlib
+import mmap
 import random
+from array import array
+from pathlib import Path
 from typing import Any
 
 _FUNCTION_WORDS = [
@@ -75,6 +79,119 @@ _FUNCTION_WORDS = [
     "do",
     "many",
     "much",
+]
+_DOMAINS = ("math", "science", "code")
+_SEP = "\x1f"  # joins a problem's words into one string (no word contains it)
+_UNITS = ["kg", "m", "s", "J", "N", "W", "Pa", "K", "mol", "V", "A", "Hz", "m/s", "km", "g", "L", "eV"]
+_QUANTITY = {
+    "J": "energy",
+    "N": "force",
+    "W": "power",
+    "Pa": "pressure",
+    "K": "temperature",
+    "V": "voltage",
+    "A": "current",
+    "Hz": "frequency",
+    "m/s": "speed",
+    "s": "time",
+    "eV": "energy",
+    "mol": "amount",
+}
+_SCIENCE_OPENERS = ["A", "Consider a", "Suppose a", "In an experiment, a", "A student measures a"]
+_SCIENCE_WORDS = [
+    "mass",
+    "velocity",
+    "force",
+    "energy",
+    "temperature",
+    "pressure",
+    "volume",
+    "charge",
+    "current",
+    "resistance",
+    "wavelength",
+    "frequency",
+    "density",
+    "acceleration",
+    "distance",
+    "gas",
+    "particle",
+    "block",
+    "spring",
+    "circuit",
+    "sample",
+    "solution",
+    "reaction",
+    "heat",
+    "work",
+    "power",
+    "field",
+    "plate",
+    "electron",
+    "photon",
+    "container",
+    "piston",
+    "wire",
+    "lens",
+    "incline",
+    "friction",
+]
+_CODE_OPENERS = ["Write a program that", "Given", "You are given", "Implement a program that", "Read"]
+_CODE_WORDS = [
+    "array",
+    "integers",
+    "string",
+    "query",
+    "queries",
+    "sum",
+    "maximum",
+    "minimum",
+    "print",
+    "output",
+    "input",
+    "line",
+    "lines",
+    "index",
+    "element",
+    "elements",
+    "subarray",
+    "sorted",
+    "pairs",
+    "count",
+    "modulo",
+    "test",
+    "cases",
+    "number",
+    "first",
+    "second",
+    "contains",
+    "separated",
+    "space",
+    "answer",
+    "grid",
+    "graph",
+    "edges",
+    "nodes",
+    "path",
+    "prefix",
+    "distinct",
+]
+_CODE_TAIL = [
+    "Input:",
+    "the",
+    "first",
+    "line",
+    "contains",
+    "n,",
+    "the",
+    "second",
+    "line",
+    "n",
+    "integers.",
+    "Output:",
+    "print",
+    "the",
+    "answer.",
 ]
 _OPENERS = ["Find", "Compute", "What is", "Determine", "Calculate", "How many", "Evaluate", "Suppose"]
 _SYLLABLES = [
@@ -147,6 +264,7 @@ class _Gen:
     def __init__(self, seed: int, vocab_size: int = 6000):
         self.rng = random.Random(seed)
         self.vocab = _vocabulary(random.Random(seed ^ 0x5EED), vocab_size)
+        self.edit_words = self.vocab + _FUNCTION_WORDS
 
     def number(self) -> str:
         return str(self.rng.choice([self.rng.randint(2, 20), self.rng.randint(2, 999)]))
@@ -182,6 +300,55 @@ class _Gen:
             words.insert(r.randint(2, len(words)), self.latex())
         return words
 
+    def quantity(self) -> str:
+        """A science quantity in LaTeX, e.g. ``$v_{0} = 12\\,\\mathrm{m/s}$``."""
+        r = self.rng
+        return f"${r.choice('vFEPTmqI')}_{{{r.randint(0, 3)}}} = {self.number()}\\,\\mathrm{{{r.choice(_UNITS)}}}$"
+
+    def bound(self) -> str:
+        """A code task's input bound in LaTeX, e.g. ``$1 \\le n \\le 10^{5}$``."""
+        r = self.rng
+        return f"$1 \\le {r.choice('nmqk')} \\le {self.number()}^{{{r.randint(2, 9)}}}$"
+
+    def _words(
+        self, n_words: int, n_numbers: int, start: list[str], topic: list[str], unit: bool
+    ) -> list[str]:
+        r = self.rng
+        words = list(start)
+        number_at = set(r.sample(range(len(words) + 1, n_words), n_numbers))
+        for i in range(len(words), n_words):
+            if i in number_at:
+                words.append(self.number())
+                if unit:
+                    words.append(r.choice(_UNITS))
+            elif r.random() < 0.3:
+                words.append(r.choice(_FUNCTION_WORDS))
+            elif r.random() < 0.5:
+                words.append(r.choice(topic))
+            else:
+                words.append(r.choice(self.vocab))
+        return words
+
+    def science(self) -> list[str]:
+        """Word list of a science problem: quantities with units, asked for in a unit."""
+        r = self.rng
+        words = self._words(
+            r.randint(25, 55), r.randint(2, 4), r.choice(_SCIENCE_OPENERS).split(), _SCIENCE_WORDS, True
+        )
+        if r.random() < 0.5:
+            words.insert(r.randint(2, len(words)), self.quantity())
+        unit = r.choice(_UNITS)
+        return words + ["find", "the", _QUANTITY.get(unit, "value"), "in", unit]
+
+    def code(self) -> list[str]:
+        """Word list of a stdin/stdout programming task with an input bound."""
+        r = self.rng
+        words = self._words(
+            r.randint(30, 60), r.randint(1, 3), r.choice(_CODE_OPENERS).split(), _CODE_WORDS, False
+        )
+        words.insert(r.randint(2, len(words)), self.bound())
+        return words + _CODE_TAIL
+
     def renumber(self, words: list[str]) -> list[str]:
         out = []
         for w in words:
@@ -190,8 +357,10 @@ class _Gen:
                 while new == w:
                     new = self.number()
                 out.append(new)
-            elif w.startswith("$"):
-                out.append(self.latex())
+            elif w.startswith("$"):  # a LaTeX item: a new one of its kind
+                out.append(
+                    self.quantity() if "\\mathrm" in w else self.bound() if "\\le" in w else self.latex()
+                )
             else:
                 out.append(w)
         return out
@@ -207,7 +376,7 @@ class _Gen:
             if op < 0.5:
                 words[r.choice(idx)] = r.choice(self.vocab)
             elif op < 0.75:
-                words.insert(r.randint(1, len(words)), r.choice(self.vocab + _FUNCTION_WORDS))
+                words.insert(r.randint(1, len(words)), r.choice(self.edit_words))
             elif len(idx) > 5:
                 del words[r.choice(idx)]
         return words
@@ -239,57 +408,149 @@ def make_corpus(
     template_fraction: float = 0.1,
     max_edit_frac: float = 0.1,
     id_prefix: str = "p",
+    mixed: bool = False,
 ) -> list[dict[str, Any]]:
-    """``n_rows`` math problem rows, shuffled: about ``dup_fraction`` are format/edit copies of an
-    earlier problem (clusters of 2-5), ``template_fraction`` are same-template/other-number problems."""
-    g = _Gen(seed)
-    r = g.rng
-    rows: list[dict[str, Any]] = []
-    originals: list[tuple[int, list[str]]] = []
-    seen: set[tuple[str, ...]] = set()
-    cluster = 0
+    """``n_rows`` problem rows, shuffled: about ``dup_fraction`` are format/edit copies of an earlier
+    problem (clusters of 2-5), ``template_fraction`` are same-template/other-number problems. Short
+    math problems, or with ``mixed`` a third each of math, science (quantities with units, a numeric
+    reference with its unit) and code (stdin/stdout task with tests in the reference)."""
+    gen = _generate(n_rows, seed, dup_fraction, template_fraction, max_edit_frac, id_prefix, mixed)
+    rows = list(gen)
+    gen.rng.shuffle(rows)
+    return rows
 
-    def add(text: str, cid: int, kind: str) -> None:
-        rows.append(
-            {
-                "id": f"{id_prefix}{len(rows)}",
-                "domain": "math",
+
+def write_corpus(path: str | Path, n_rows: int, **options: Any) -> int:
+    """Write ``make_corpus(n_rows, **options)`` to a JSONL file, the same bytes as
+    ``write_rows(path, make_corpus(...))``, without holding the rows: they are written in generation
+    order to a scratch file and copied out in the shuffled order (for corpora of millions of rows;
+    a problem is kept as one string, and each distinct problem as a 16-byte digest)."""
+    from ..io import dumps
+
+    o = {**_DEFAULTS, **options}
+    gen = _generate(
+        n_rows,
+        o["seed"],
+        o["dup_fraction"],
+        o["template_fraction"],
+        o["max_edit_frac"],
+        o["id_prefix"],
+        o["mixed"],
+    )
+    path = Path(path)
+    offsets = array("q", [0])
+    scratch = path.with_name(path.name + ".unshuffled")
+    with scratch.open("wb") as fh:
+        for row in gen:
+            line = dumps(row) + b"\n"
+            fh.write(line)
+            offsets.append(offsets[-1] + len(line))
+    order = array("q", range(len(offsets) - 1))
+    gen.rng.shuffle(order)  # the same draws as shuffling the rows themselves
+    with (
+        scratch.open("rb") as fh,
+        mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as src,
+        path.open("wb") as out,
+    ):
+        for i in order:
+            out.write(src[offsets[i] : offsets[i + 1]])
+    scratch.unlink()
+    return len(order)
+
+
+_DEFAULTS = {
+    "seed": 0,
+    "dup_fraction": 0.3,
+    "template_fraction": 0.1,
+    "max_edit_frac": 0.1,
+    "id_prefix": "p",
+    "mixed": False,
+}
+
+
+class _generate:
+    """The rows of a corpus in generation order (iterate once); ``rng`` then shuffles them."""
+
+    def __init__(self, n_rows, seed, dup_fraction, template_fraction, max_edit_frac, id_prefix, mixed):
+        self.n_rows, self.seed, self.mixed, self.id_prefix = n_rows, seed, mixed, id_prefix
+        self.dup_fraction, self.template_fraction, self.max_edit_frac = (
+            dup_fraction,
+            template_fraction,
+            max_edit_frac,
+        )
+        self.g = _Gen(seed)
+        self.rng = self.g.rng
+
+    def __iter__(self):
+        g, r = self.g, self.rng
+        originals: list[tuple[int, str, str]] = []  # (cluster, domain, words joined by _SEP)
+        seen: set[bytes] = set()  # digests of every problem's words: new problems must be new
+        count = cluster = 0
+        dup, templ = self.dup_fraction, self.dup_fraction + self.template_fraction
+
+        def row(text: str, cid: int, domain: str, kind: str, words: list[str]) -> dict[str, Any]:
+            nonlocal count
+            count += 1
+            return {
+                "id": f"{self.id_prefix}{count - 1}",
+                "domain": domain,
                 "prompt": text,
-                "reference": {"answer": str(cid % 997)},
+                "reference": self._reference(domain, cid, words),
                 "source": "synthetic",
                 "meta": {"cluster": cid, "kind": kind},
             }
-        )
 
-    while len(rows) < n_rows:
-        u = r.random()
-        if originals and u < dup_fraction:
-            cid, words = r.choice(originals)
-            for _ in range(r.randint(1, 4)):
-                if len(rows) >= n_rows:
-                    break
-                if r.random() < 0.5:
-                    add(g.render(words, fancy=True), cid, "format")
-                else:
-                    add(g.render(g.edit(words, max_edit_frac), fancy=r.random() < 0.5), cid, "edit")
-        elif originals and u < dup_fraction + template_fraction:
-            _, words = r.choice(originals)
-            new = g.renumber(words)
-            if tuple(new) not in seen:  # renumbering a renumbered problem can give back the first one
-                seen.add(tuple(new))
-                originals.append((cluster, new))
-                add(g.render(new), cluster, "template")
+        def new_problem(words: list[str]) -> bool:
+            key = hashlib.blake2b(_SEP.join(words).encode(), digest_size=16).digest()
+            if key in seen:
+                return False
+            seen.add(key)
+            return True
+
+        while count < self.n_rows:
+            u = r.random()
+            if originals and u < dup:
+                cid, domain, joined = r.choice(originals)
+                words = joined.split(_SEP)
+                for _ in range(r.randint(1, 4)):
+                    if count >= self.n_rows:
+                        break
+                    if r.random() < 0.5:
+                        yield row(g.render(words, fancy=True), cid, domain, "format", words)
+                    else:
+                        text = g.render(g.edit(words, self.max_edit_frac), fancy=r.random() < 0.5)
+                        yield row(text, cid, domain, "edit", words)
+            elif originals and u < templ:
+                _, domain, joined = r.choice(originals)
+                new = g.renumber(joined.split(_SEP))
+                if new_problem(new):  # renumbering a renumbered problem can give back the first one
+                    originals.append((cluster, domain, _SEP.join(new)))
+                    yield row(g.render(new), cluster, domain, "template", new)
+                    cluster += 1
+            else:
+                domain = _DOMAINS[int(r.random() * 3)] if self.mixed else "math"
+                words = g.problem() if domain == "math" else g.science() if domain == "science" else g.code()
+                if not new_problem(words):
+                    continue
+                originals.append((cluster, domain, _SEP.join(words)))
+                yield row(g.render(words), cluster, domain, "original", words)
                 cluster += 1
-        else:
-            words = g.problem()
-            if tuple(words) in seen:
-                continue
-            seen.add(tuple(words))
-            originals.append((cluster, words))
-            add(g.render(words), cluster, "original")
-            cluster += 1
-    r.shuffle(rows)
-    return rows
+
+    def _reference(self, domain: str, cid: int, words: list[str]) -> dict[str, Any]:
+        """The cluster's reference: the same for its copies, another one for a template sibling (its
+        own cluster), drawn from its own generator so the corpus's draws do not depend on it."""
+        if domain == "math":
+            return {"answer": str(cid % 997)}
+        r = random.Random(self.seed * 1_000_003 + cid)
+        if domain == "science":
+            unit = next((w for w in reversed(words) if w in _UNITS), "J")
+            return {"answer": f"{r.uniform(0.1, 999):.3g}", "unit": unit, "rel_tol": 0.01}
+        numbers = [int(w) for w in words if w.isdigit()] or [1]
+        tests = []
+        for _ in range(r.randint(2, 4)):
+            xs = [r.randint(-numbers[0], 999) for _ in range(r.randint(3, 8))]
+            tests.append({"input": f"{len(xs)}\n{' '.join(map(str, xs))}\n", "output": f"{sum(xs) % 1000}\n"})
+        return {"tests": tests}
 
 
 def true_pairs(rows: list[dict[str, Any]]) -> set[tuple[str, str]]:

@@ -55,49 +55,56 @@ class Features:
     bi: np.ndarray
     bi_offsets: np.ndarray
 
-    def pair_jaccard(self, pairs: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+    def pair_jaccard(self, pairs: np.ndarray, chunk: int = 1 << 15) -> np.ndarray:
         """Exact Jaccard of the feature sets of many ``(a, b)`` document pairs at once (same float as
-        :func:`jaccard` on each document's 1-gram and 2-gram set): each document's set is one row of a sparse 0/1 matrix,
-        and a pair's intersection is the elementwise product of its two rows (merged in C)."""
-        workers = _threads(len(pairs) // 20_000)
-        if workers > 1:  # scipy's sparse kernels release the GIL: halves in two threads take half the time
-            with ThreadPoolExecutor(workers) as pool:
-                return np.concatenate(list(pool.map(self._pair_jaccard, np.array_split(pairs, workers))))
-        return self._pair_jaccard(pairs, chunk)
-
-    def _pair_jaccard(self, pairs: np.ndarray, chunk: int = 200_000) -> np.ndarray:
-        from scipy import sparse
-
+        :func:`jaccard` on each document's 1-gram and 2-gram set): each document's distinct features
+        sorted once (:meth:`distinct_sets`); a pair's intersection is the features of ``a`` found in
+        ``b`` by one binary search over the chunk's keys ``pair << 32 | feature`` (both sides are in
+        increasing order, which numpy's search exploits). Chunks of pairs on up to 4 threads (numpy
+        releases the GIL); memory: the sets (~4 bytes a feature) and one chunk per thread."""
         out = np.empty(len(pairs), dtype=np.float64)
         if not len(pairs):
             return out
         docs, local = np.unique(pairs, return_inverse=True)
         local = local.reshape(pairs.shape)
-        sets = self._set_matrix(docs, sparse)
-        sizes = np.diff(sets.indptr)
-        for start in range(0, len(pairs), chunk):
+        values, bounds = self.distinct_sets(docs)
+
+        def fill(start: int) -> None:
             a, b = local[start : start + chunk, 0], local[start : start + chunk, 1]
-            inter = np.asarray(sets[a].multiply(sets[b]).sum(axis=1)).ravel().astype(np.int64)
-            union = sizes[a] + sizes[b] - inter
+            inter = _intersections(values, bounds, a, b)
+            union = (bounds[a + 1] - bounds[a]) + (bounds[b + 1] - bounds[b]) - inter
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[start : start + chunk] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+        starts = range(0, len(pairs), chunk)
+        with ThreadPoolExecutor(_threads(len(starts))) as pool:
+            list(pool.map(fill, starts))
         return out
 
-    def _set_matrix(self, docs: np.ndarray, sparse):
-        """CSR matrix, one row per document in ``docs``, 1 at each distinct feature (column = value)."""
-        blocks = []
-        for values, offsets in ((self.uni, self.uni_offsets), (self.bi, self.bi_offsets)):
-            vals, indptr = gather_runs(values, offsets, docs)
-            m = sparse.csr_matrix(
-                (np.ones(len(vals), dtype=np.int32), vals.astype(np.int64), indptr),
-                shape=(len(docs), 2**32),
-            )
-            m.sum_duplicates()
-            blocks.append(m)
-        sets = blocks[0] + blocks[1]
-        sets.sum_duplicates()
-        sets.data[:] = 1
-        return sets
+    def distinct_sets(self, docs: np.ndarray, block: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct features (1-grams and 2-grams together) of each document in ``docs``, sorted:
+        ``values[bounds[k]:bounds[k+1]]`` for ``docs[k]`` (uint32). Sorted per document by scipy's
+        per-row sort, a block of documents at a time."""
+        from scipy import sparse
+
+        values, sizes = [], []
+        for start in range(0, len(docs), block):
+            d = docs[start : start + block]
+            uni, uni_off = gather_runs(self.uni, self.uni_offsets, d)
+            bi, bi_off = gather_runs(self.bi, self.bi_offsets, d)
+            n_uni, n_bi = np.diff(uni_off), np.diff(bi_off)
+            indptr = np.zeros(len(d) + 1, np.int64)
+            np.cumsum(n_uni + n_bi, out=indptr[1:])
+            cols = np.empty(int(indptr[-1]), np.int64)  # per document: its 1-grams, then its 2-grams
+            cols[np.repeat(indptr[:-1], n_uni) + _positions_in_runs(n_uni)] = uni
+            cols[np.repeat(indptr[:-1] + n_uni, n_bi) + _positions_in_runs(n_bi)] = bi
+            m = sparse.csr_matrix((np.ones(len(cols), np.int8), cols, indptr), shape=(len(d), 2**32))
+            m.sum_duplicates()  # sorts each row's columns and merges repeats
+            values.append(m.indices.astype(np.uint32))
+            sizes.append(np.diff(m.indptr))
+        bounds = np.zeros(len(docs) + 1, np.int64)
+        np.cumsum(np.concatenate([np.zeros(0, np.int64)] + sizes), out=bounds[1:])
+        return np.concatenate([np.zeros(0, np.uint32)] + values), bounds
 
     def subset(self, docs: np.ndarray) -> Features:
         """The features of documents ``docs`` (renumbered 0..len(docs)-1)."""
@@ -125,26 +132,49 @@ def _positions_in_runs(lengths: np.ndarray) -> np.ndarray:
     return np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
-def features(flat_tokens: np.ndarray, offsets: np.ndarray) -> Features:
-    """Word 1-gram and 2-gram features of every document (token hashes end to end, ``offsets``)."""
+def _intersections(values: np.ndarray, bounds: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How many values the sorted runs of ``a[k]`` and ``b[k]`` share, for every k."""
+    len_a = bounds[a + 1] - bounds[a]
+    shift = np.uint64(32)
+    keys_a = np.repeat(np.arange(len(a), dtype=np.uint64) << shift, len_a)
+    keys_a |= gather_runs(values, bounds, a)[0]
+    keys_b = np.repeat(np.arange(len(b), dtype=np.uint64) << shift, bounds[b + 1] - bounds[b])
+    keys_b |= gather_runs(values, bounds, b)[0]
+    if not len(keys_a) or not len(keys_b):
+        return np.zeros(len(a), np.int64)
+    pos = np.searchsorted(keys_b, keys_a)
+    np.minimum(pos, len(keys_b) - 1, out=pos)
+    found = np.zeros(len(keys_a) + 1, np.int64)
+    np.cumsum(keys_b[pos] == keys_a, out=found[1:])
+    ends = np.cumsum(len_a)
+    return found[ends] - found[ends - len_a]
+
+
+def features(flat_tokens: np.ndarray, offsets: np.ndarray, block_tokens: int = 1 << 22) -> Features:
+    """Word 1-gram and 2-gram features of every document (token hashes end to end, ``offsets``),
+    computed a block of whole documents at a time (bounded temporaries)."""
+    offsets = np.asarray(offsets, dtype=np.int64)
     lengths = np.diff(offsets)
-    n_bi = np.maximum(lengths - 1, 0)
-    with np.errstate(over="ignore"):
-        pairs = (
-            mix64(flat_tokens[:-1] * FNV_PRIME + flat_tokens[1:])
-            if len(flat_tokens) > 1
-            else np.empty(0, np.uint64)
-        )
-    # a bigram starting at a document's last token would cross into the next document
-    crossing = np.zeros(len(pairs), dtype=bool)
-    ends = offsets[1:][lengths > 0] - 1
-    crossing[ends[ends < len(pairs)]] = True
-    return Features(
-        uni=to_32bit(flat_tokens),
-        uni_offsets=np.asarray(offsets, dtype=np.int64),
-        bi=to_32bit(pairs[~crossing]),
-        bi_offsets=np.concatenate([[0], np.cumsum(n_bi)]).astype(np.int64),
-    )
+    bi_offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(np.maximum(lengths - 1, 0), out=bi_offsets[1:])
+    uni = np.empty(len(flat_tokens), np.uint32)
+    bi = np.empty(int(bi_offsets[-1]), np.uint32)
+    d = 0
+    while d < len(lengths):
+        e = max(d + 1, int(np.searchsorted(offsets, offsets[d] + block_tokens, side="right")) - 1)
+        lo, hi = int(offsets[d]), int(offsets[e])
+        block = flat_tokens[lo:hi]
+        uni[lo:hi] = to_32bit(block)
+        if hi - lo > 1:
+            with np.errstate(over="ignore"):
+                pairs = mix64(block[:-1] * FNV_PRIME + block[1:])
+            # a bigram starting at a document's last token would cross into the next document
+            crossing = np.zeros(len(pairs), dtype=bool)
+            ends = offsets[d + 1 : e + 1][lengths[d:e] > 0] - 1 - lo
+            crossing[ends[ends < len(pairs)]] = True
+            bi[bi_offsets[d] : bi_offsets[e]] = to_32bit(pairs[~crossing])
+        d = e
+    return Features(uni=uni, uni_offsets=offsets, bi=bi, bi_offsets=bi_offsets)
 
 
 def to_32bit(values: np.ndarray) -> np.ndarray:
@@ -253,7 +283,7 @@ def candidate_pairs(
 ) -> np.ndarray:
     """Unique ``(i, j)`` pairs (i < j) of active documents that share a band key. ``salt`` (one uint64
     per document, e.g. the hash of its numbers) is mixed into every key so only equal salts collide.
-    Buckets up to ``max_bucket`` give all their pairs; bigger ones a star around their first member."""
+    Buckets up to ``max_bucket`` give all their pairs; bigger ones a star around their lowest member."""
     n_docs = sig.shape[1]
     idx = np.arange(n_docs) if active is None else np.flatnonzero(active)
     if len(idx) < 2:
@@ -281,7 +311,9 @@ def candidate_pairs(
         small = multi & (run_len <= params.max_bucket)
         out.append(_pairs_within_runs(members, run_start[small], run_len[small]))
         for s in np.flatnonzero(run_len > params.max_bucket):
-            m = members[run_start[s] : run_start[s] + run_len[s]]
+            # the lowest row as the centre: the same star whatever other rows the run has (a part
+            # of the rows gives the pairs the whole gives), which argsort's order among ties is not
+            m = np.sort(members[run_start[s] : run_start[s] + run_len[s]])
             out.append(np.stack([np.full(len(m) - 1, m[0]), m[1:]], axis=1))
         return out
 

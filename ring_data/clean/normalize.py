@@ -114,12 +114,16 @@ def _token_frame(
         math_token_expr(text, nfkc=False),
         math_token_expr(text),
     )
-    parts = [
-        frame.lazy()
-        .filter(pl.col("kind") == k)
-        .select("_order", tokens=expr.fill_null([]), **({"math": m.fill_null([])} if math else {}))
-        for k, (expr, m) in enumerate(zip(expressions, math_expressions))
-    ]
+
+    def columns(k: int) -> dict[str, pl.Expr]:
+        return {
+            "tokens": expressions[k].fill_null([]),
+            **({"math": math_expressions[k].fill_null([])} if math else {}),
+        }
+
+    if len(present := set(kind)) == 1:  # the usual batch (all ASCII): one query, no split and re-sort
+        return frame.lazy().select(**columns(present.pop())).collect(engine="streaming")
+    parts = [frame.lazy().filter(pl.col("kind") == k).select("_order", **columns(k)) for k in range(3)]
     return pl.concat(parts).sort("_order").collect(engine="streaming")  # parallel morsels
 
 
@@ -178,11 +182,8 @@ def encode(
     toks = frame["tokens"]
     lengths = toks.list.len().to_numpy().astype(np.int64)
     offsets = np.concatenate([[0]] + [np.cumsum(lengths)]).astype(np.int64)
-    exploded = toks.explode().drop_nulls()
     # hash and classify each distinct token once, then index: one pass over the exploded tokens
-    distinct = exploded.unique()
-    which = exploded.replace_strict(distinct, pl.Series(np.arange(len(distinct))), return_dtype=pl.Int64)
-    which = which.to_numpy()
+    distinct, which = distinct_and_index(toks.explode().drop_nulls())
     flat = hash_strings(distinct.to_list())[which] if len(distinct) else np.empty(0, np.uint64)
     num_mask = (
         distinct.str.contains(r"^\d").to_numpy().astype(bool)[which] if len(distinct) else np.empty(0, bool)
@@ -197,6 +198,20 @@ def encode(
     if math:
         enc.math = _math_encoded(frame["math"], answers)
     return enc
+
+
+def distinct_and_index(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """The distinct strings of ``values`` and, for each value, its position among them: one hash
+    pass (Arrow's dictionary encoding; polars' unique + replace takes two and ~2x the time)."""
+    import pyarrow.compute as pc
+
+    if not len(values):
+        return pl.Series(values.name, [], dtype=pl.String), np.zeros(0, np.int64)
+    encoded = pc.dictionary_encode(values.to_arrow())
+    if hasattr(encoded, "combine_chunks"):  # a chunked array
+        encoded = encoded.combine_chunks()
+    which = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return pl.Series(values.name, encoded.dictionary, dtype=pl.String), which
 
 
 def sequence_hashes(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -315,10 +330,7 @@ def _hash_math_tokens(toks: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if not len(exploded):
         z = np.zeros(len(lengths) + 1, np.int64)
         return np.empty(0, np.uint64), z, np.empty(0, bool), np.empty(0, np.float32)
-    distinct = exploded.unique()
-    which = exploded.replace_strict(
-        distinct, pl.Series(np.arange(len(distinct))), return_dtype=pl.Int64
-    ).to_numpy()
+    distinct, which = distinct_and_index(exploded)
     canon = [canonical_math_token(t) for t in distinct.to_list()]
     hashes = np.where([bool(c) for c in canon], hash_strings(["m:" + c for c in canon]), np.uint64(0))
     is_num = np.array([bool(c) and c[0].isdigit() for c in canon], dtype=bool)

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from .. import faults
 from ..io import expand_paths
 from ..result import CommandResult, finish
 from . import minhash as mh
 from . import workers
 from .config import CleanConfig, DomainRules
-from .decisions import Decision, load_decisions, save_decisions
+from .decisions import Decision, Decisions, load_decisions, reasons, save_decisions
 from .decontam.sources import benchmark_names
 from .ingest import Ingested, ingest, load_ingested, save_ingested
 from .normalize import NORMALIZER_VERSION
@@ -82,6 +83,12 @@ def clean(
     resumed: list[str] = []
 
     # ingest (with the per-row part of decontamination, where the rows are read: in parallel)
+    key = lexical_key(config) if config.decontam else None
+    engine = None
+    if config.engine == "ray":  # the same steps on a Ray cluster (ring_data.clean.ray_engine)
+        from .ray_engine import RaySteps
+
+        engine = RaySteps(config, rules)
     fp_ingest = fingerprint(
         "ingest",
         NORMALIZER_VERSION,
@@ -90,13 +97,13 @@ def clean(
         config.mapping,
         config.defaults,
         config.on_bad_row,
+        *(engine.fingerprint(key) if engine else []),
     )
-    key = lexical_key(config) if config.decontam else None
     t = time.perf_counter()
     ing = None
     saved_rules = work.stage("ingest") / "rules.json"
     if work.done("ingest", fp_ingest) and saved_rules.is_file():
-        ing = load_ingested(work.stage("ingest"))
+        ing = engine.load(work.stage("ingest")) if engine else load_ingested(work.stage("ingest"))
         if saved_rules.read_text() != _rules_of(rules, ing):
             ing = None  # what the registries say about the rows' domains changed: read them again
     if ing is not None:
@@ -104,17 +111,17 @@ def clean(
         resumed.append("ingest")
     else:
         stage = work.reset("ingest")
-        batch_fn = None
-        if config.engine == "ray":
-            from .ray_engine import ray_batch_fn
-
-            batch_fn = ray_batch_fn(rules)
-        ing = ingest(files, stage, config, rules, batch_fn, lexical_key=key)
-        save_ingested(ing, stage)
+        if engine:
+            ing = engine.ingest(files, stage, lexical_key=key)
+            engine.save(ing, stage)
+        else:
+            ing = ingest(files, stage, config, rules, lexical_key=key)
+            save_ingested(ing, stage)
         (stage / "rules.json").write_text(_rules_of(rules, ing))
+        faults.point("clean.stage")  # saved, not yet marked done (kill tests)
         work.mark("ingest", fp_ingest)
     timings["ingest"] = time.perf_counter() - t
-    decisions: dict[int, Decision] = dict(ing.filtered)
+    decisions = Decisions(ing.filtered, ing.ids)  # dedup stages add theirs as columns
     alive = np.ones(ing.n, dtype=bool)
     alive[list(decisions)] = False
 
@@ -122,7 +129,7 @@ def clean(
     if config.near:  # scipy's import (~0.2 s) on the core the single-threaded stages leave idle
         threading.Thread(target=mh.import_scipy, daemon=True).start()
     fp_prev = fingerprint(fp_ingest, _rules_of(rules, ing))
-    for step in STAGES:
+    for step in engine.stages(STAGES) if engine else STAGES:
         enabled = step.enabled(config)
         fp = fp_prev = fingerprint(step.name, fp_prev, enabled, step.settings(config))
         if not enabled:
@@ -139,6 +146,7 @@ def clean(
             found, stage_stats[step.name] = outcome.decisions, outcome.stats
             save_decisions(stage_dir / "decisions.json", found)
             (stage_dir / "info.json").write_text(json.dumps(outcome.stats))
+            faults.point("clean.stage")
             work.mark(step.name, fp)
         timings[step.name] = time.perf_counter() - t
         decisions.update(found)
@@ -204,7 +212,7 @@ def _counts(
     ing: Ingested, decisions: dict[int, Decision]
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Removed rows per reason, and kept + removed rows per domain and reason."""
-    removed = Counter(zip(map(ing.domains.__getitem__, decisions), (d.reason for d in decisions.values())))
+    removed = Counter(zip(map(ing.domains.__getitem__, decisions), reasons(decisions)))
     by_reason: Counter = Counter()
     by_domain: dict[str, Counter] = {}
     for (domain, reason), count in removed.items():

@@ -15,13 +15,15 @@ import numpy as np
 from ..io import RowWriter, dumps, loads
 from ..rows import make_reject
 from ..runtime import bar
-from .decisions import Decision, Duplicate
+from .decisions import Decision, Decisions, Duplicate, decided_rows, first_per_reason, needs_row
 from .ingest import Ingested
 
 
 def point_to_kept_rows(decisions: dict[int, Decision], ids: list[str]) -> None:
     """An exact duplicate's kept row may itself be removed later as a near duplicate: point the
     evidence at the row that is really kept (the chain is recorded in ``duplicate_of``)."""
+    if isinstance(decisions, Decisions):  # the same on its columns
+        return decisions.point_to_kept_rows()
     for d in decisions.values():
         k = d.kept_idx
         if k is None or k not in decisions or not isinstance(d.evidence, Duplicate):
@@ -90,22 +92,16 @@ def write_outputs(
     """Stream the spooled rows to the output and rejects files; collect report examples. Kept rows
     are copied as they are and rejected rows get ``reason``/``evidence`` spliced into their JSON line;
     only report examples, evidence that needs the text, and non-JSONL outputs decode rows."""
-    per_reason: dict[str, list[int]] = {}
-    for idx in sorted(decisions):
-        lst = per_reason.setdefault(decisions[idx].reason, [])
-        if len(lst) < EXAMPLES_PER_REASON:
-            lst.append(idx)
+    per_reason = first_per_reason(decisions, EXAMPLES_PER_REASON)
     wanted = {i for lst in per_reason.values() for i in lst}
     wanted_kept = {decisions[i].kept_idx for i in wanted if decisions[i].kept_idx is not None}
     prompts: dict[int, str] = {}
     evidences: dict[int, dict] = {}
     with RowWriter(output) as out, RowWriter(rejects) as rej, ing.rows_path.open("rb") as spool:
         how = np.full(ing.n, _RAW_KEPT if out.format == "jsonl" else _DECODE, dtype=np.uint8)
-        removed = np.fromiter(decisions, dtype=np.int64, count=len(decisions))
+        removed = decided_rows(decisions)
         if rej.format == "jsonl":
-            final = np.fromiter(
-                (not d.needs_row for d in decisions.values()), dtype=bool, count=len(decisions)
-            )
+            final = ~needs_row(decisions)
             how[removed] = np.where(final, _RAW_REJECT, _DECODE)
         else:
             how[removed] = _DECODE

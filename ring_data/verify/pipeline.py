@@ -18,7 +18,7 @@ from ring_data.result import CommandResult, finish
 from ring_data.rows import make_reject
 from ring_data.runtime import progress
 
-from .checks import CheckConfig, RowVerdict, check_row
+from .checks import CheckConfig, RowVerdict, check_row, unverified_because
 from .journal import Journal
 
 
@@ -29,6 +29,7 @@ class VerifyConfig:
     resume: bool = True
     on_bad_row: str = "raise"
     mapping: dict[str, str] | None = None
+    engine: str = "local"  # "ray": the checks run on a Ray cluster (ring_data.verify.ray_engine)
 
 
 @dataclass
@@ -38,9 +39,6 @@ class _RunCounts:
     rows_in: int = 0
     skipped_resumed: int = 0
     checked: int = 0
-    kept_unverified: int = 0  # kept references nothing checked (``keep_unverified``)
-    by_domain: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # reason -> a few (id, evidence)
 
 
 def verify_file(
@@ -59,40 +57,52 @@ def verify_file(
     bad_rows: list[dict[str, Any]] = []
     started = time.perf_counter()
 
+    # every journal gets its rows in input order (what a resumed run relies on): the unreadable rows
+    # read before a row are recorded just before it, whenever its check finishes
+    bad_before: dict[int, list[dict[str, Any]]] = {}
+    unplaced: list[dict[str, Any]] = []
+
     def record(row: dict[str, Any], verdict: RowVerdict) -> None:
+        for entry in bad_before.pop(id(row), ()):
+            journal.reject(entry)
         run.checked += 1
-        domain = str(row.get("domain"))
         if verdict.ok:
             journal.keep(row)
-            run.kept_unverified += verdict.unverified
-            run.by_domain[domain]["kept"] += 1
-            return
-        journal.reject(make_reject(row, verdict.reason, verdict.evidence))
-        run.by_domain[domain][verdict.reason] += 1
-        examples = run.examples.setdefault(verdict.reason, [])
-        if len(examples) < 3:
-            examples.append({"id": row["id"], "domain": domain, "evidence": verdict.evidence})
+        else:
+            journal.reject(make_reject(row, verdict.reason, verdict.evidence))
 
-    def drain_bad_rows() -> None:
+    def take_bad_rows() -> None:
         while bad_rows:
             run.rows_in += 1
-            journal.reject(bad_rows.pop(0))
+            unplaced.append(bad_rows.pop(0))
 
     def todo() -> Iterator[dict[str, Any]]:
         rows = read_rows(inputs, mapping=cfg.mapping, on_bad_row=cfg.on_bad_row, bad_rows=bad_rows)
         for row in progress(rows, desc="verify", unit="row"):
             run.rows_in += 1
-            drain_bad_rows()
-            if row["id"] in journal.done:
+            take_bad_rows()
+            if journal.take_done(row["id"]):
                 run.skipped_resumed += 1
-            else:
-                yield row
+                continue
+            if unplaced:
+                bad_before[id(row)] = unplaced[:]
+                unplaced.clear()
+            yield row
 
     last_flush = started
     try:
         window: deque[tuple[dict[str, Any], Future]] = deque()
+        rows = todo()
+        if cfg.engine == "ray":  # checked by Ray Data tasks, recorded here in input order
+            from .ray_engine import checked_on_ray
+
+            for row, verdict in checked_on_ray(rows, cfg.check, threads=cfg.workers):
+                record(row, verdict)
+                if time.perf_counter() - last_flush > 1.0:
+                    journal.flush()
+                    last_flush = time.perf_counter()
         with ThreadPoolExecutor(max(1, cfg.workers), thread_name_prefix="verify") as pool:
-            for row in todo():
+            for row in rows:  # (none left after a Ray run)
                 window.append((row, pool.submit(check_row, row, cfg.check)))
                 while len(window) > 4 * max(1, cfg.workers) or (window and window[0][1].done()):
                     done_row, fut = window.popleft()
@@ -103,9 +113,15 @@ def verify_file(
             while window:
                 done_row, fut = window.popleft()
                 record(done_row, fut.result())
-        drain_bad_rows()
-    finally:
-        totals = journal.close()
+        take_bad_rows()
+        for entry in unplaced:  # after the last row
+            journal.reject(entry)
+        journal.flush()
+        summary = _summarize(journal)
+    except BaseException:
+        journal.suspend()  # an error or ^C: the journals stay partial, for a rerun to resume from
+        raise
+    totals = journal.close()
     seconds = time.perf_counter() - started
     result = finish(
         "ring-data verify",
@@ -121,11 +137,15 @@ def verify_file(
         details={
             "skipped_resumed": run.skipped_resumed,
             "checked": run.checked,
-            "kept_unverified": run.kept_unverified,
+            "kept_unverified": summary.kept_unverified,
             "rows_per_s": round(run.checked / seconds, 3) if seconds else 0.0,
-            "by_domain": {d: dict(c) for d, c in sorted(run.by_domain.items())},
-            "examples": run.examples,
-            "config": {"quorum": cfg.check.quorum, "keep_unverified": cfg.check.keep_unverified},
+            "by_domain": summary.by_domain,
+            "examples": summary.examples,
+            "config": {
+                "quorum": cfg.check.quorum,
+                "keep_unverified": cfg.check.keep_unverified,
+                "engine": cfg.engine,
+            },
         },
     )
     if report_dir:
@@ -133,3 +153,31 @@ def verify_file(
 
         write_report(report_dir, result.stats)
     return result
+
+
+@dataclass
+class _OutputSummary:
+    """Per domain and reason over the whole output (earlier runs included), read from the journals."""
+
+    by_domain: dict[str, dict[str, int]]
+    examples: dict[str, list[dict[str, Any]]]  # reason -> the first few (id, domain, evidence)
+    kept_unverified: int  # kept references nothing checked (``keep_unverified``)
+
+
+def _summarize(journal: Journal) -> _OutputSummary:
+    by_domain: dict[str, Counter] = defaultdict(Counter)
+    examples: dict[str, list[dict[str, Any]]] = {}
+    unverified = 0
+    for row in journal.kept_rows():
+        by_domain[str(row.get("domain"))]["kept"] += 1
+        unverified += unverified_because(row.get("reference"), row.get("domain")) is not None
+    for entry in journal.rejected_rows():
+        reason = str(entry.get("reason"))
+        if reason == "bad_row":  # not a row of any domain (counted in rejected_by_reason)
+            continue
+        domain = str(entry.get("domain"))
+        by_domain[domain][reason] += 1
+        shown = examples.setdefault(reason, [])
+        if len(shown) < 3:
+            shown.append({"id": entry.get("id"), "domain": domain, "evidence": entry.get("evidence")})
+    return _OutputSummary({d: dict(c) for d, c in sorted(by_domain.items())}, examples, unverified)

@@ -23,7 +23,7 @@ def write_report(report_dir: str | Path, stats: dict[str, Any]) -> Path:
         )
     reasons = sorted({r for c in stats["by_domain"].values() for r in c if r != "kept"})
     if stats["by_domain"]:
-        rep.heading("Per domain (this run)")
+        rep.heading("Per domain (whole output)")
         rep.table(
             ["domain", "kept", *reasons],
             [[d, c.get("kept", 0), *[c.get(r, 0) for r in reasons]] for d, c in stats["by_domain"].items()],

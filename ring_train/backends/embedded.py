@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import random
+import shutil
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ring_data import atomic
 from ring_data.errors import UserError
 from ring_data.runtime import progress, write_stats
 
@@ -574,6 +577,7 @@ def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[s
     _preflight(cfg, stages)
     run_dir = Path(cfg.run_dir)
     torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)  # checkpoints save this stream too: a fresh run's must not depend on the process
     names = [s.name for s in stages]
     ckpt = checkpoint.latest(run_dir)
     if ckpt is not None and checkpoint.stage_of(ckpt) not in names:
@@ -586,6 +590,8 @@ def train(cfg: RLConfig, stages: list[Stage], *, resume: bool = False) -> dict[s
     if resume and ckpt is None:
         raise UserError(f"{run_dir}: --resume given but no checkpoint of stage(s) {', '.join(names)} found")
     state = checkpoint.load_state(ckpt) if ckpt else None
+    if ckpt:
+        checkpoint.prune(run_dir, ckpt)  # a run killed before pruning left one checkpoint too many
     save_resolved(cfg, run_dir)
     first = names.index(state["stage"]) if state else 0
     metrics = MetricsLog(
@@ -666,7 +672,10 @@ def _run_stage(runner: StageRunner, cfg: RLConfig, metrics: MetricsLog, run_dir:
     if runner.eval_rows and not last_eval:
         last_eval = runner.evaluate()
     final = stage_dir(run_dir, stage)
-    save_policy(runner.model, runner.tok, final)
+    staging = atomic.temp_path(final)  # saved whole, then swapped in: the next stage starts from it
+    shutil.rmtree(staging, ignore_errors=True)
+    save_policy(runner.model, runner.tok, staging)
+    atomic.replace_dir(staging, final)
     return {
         "steps": runner.step,
         "final": str(final),

@@ -153,3 +153,163 @@ def test_workers_exit_when_their_parent_is_killed():
     while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in pids):
         time.sleep(0.1)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+# ---- a worker that dies: one retry on a fresh worker, then "error" (verifiers/pool.py) -------------
+
+
+@verifiers.register("test_pool_attempts", override=True)
+def _logs_attempts(response, reference, **options):
+    """Appends this worker's pid to ``reference["log"]`` (one line per attempt), then acts."""
+    first = not os.path.exists(reference["log"])
+    with open(reference["log"], "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    if reference.get("action") == "die":
+        os._exit(3)
+    time.sleep(reference.get("sleep", 0) + (reference.get("sleep_first", 0) if first else 0))
+    return VerifyResult.make("correct" if response == "yes" else "wrong", extracted=response)
+
+
+def _attempts(path):
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def _state(pid):
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+def _sockets(pid):
+    """The socket inodes process ``pid`` has open."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:"):
+            out.add(target)
+    return out
+
+
+def _run(items, workers, timeout=10):
+    """``Pool.run`` on verify_batch's tasks, counting ``on_done`` calls per item."""
+    from verifiers.pool import get_pool
+
+    done = []
+    tasks = [(r, ref, d, {}) for r, ref, d in items]
+    res = get_pool().run(tasks, [timeout] * len(tasks), workers=workers, on_done=done.append)
+    return res, done
+
+
+def test_item_whose_worker_is_killed_from_outside_is_retried_once(tmp_path):
+    import signal
+
+    victim = tmp_path / "victim"
+    items = [
+        ("yes" if k % 2 else "no", {"log": str(tmp_path / f"i{k}")}, "test_pool_attempts") for k in range(6)
+    ]
+    items[2] = ("yes", {"log": str(victim), "sleep_first": 60}, "test_pool_attempts")  # killed in there
+
+    def kill_first_attempt():
+        deadline = time.monotonic() + 20
+        while not _attempts(victim) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(_attempts(victim)[0], signal.SIGKILL)  # a real SIGKILL from outside the pool
+
+    killer = threading.Thread(target=kill_first_attempt)
+    killer.start()
+    t = time.monotonic()
+    res, done = _run(items, workers=2, timeout=120)
+    killer.join()
+    assert time.monotonic() - t < 60  # the retry did not sleep: it was not the first attempt
+    assert sorted(done) == list(range(6))  # every item finished exactly once
+    pids = _attempts(victim)
+    assert len(pids) == 2 and pids[0] != pids[1]  # the retry ran on a fresh worker
+    assert res[2].status == Status.CORRECT and res[2].details["worker_deaths"] == 1
+    assert 0 < res[2].details["worker_lost_s"] < 60
+    assert [r.extracted for r in res] == [r for r, _, _ in items]  # input order
+    assert all("worker_deaths" not in r.details for k, r in enumerate(res) if k != 2)
+
+
+def test_item_that_kills_every_worker_is_error_after_two_attempts(tmp_path):
+    log = tmp_path / "dier"
+    items = [("yes", {"log": str(tmp_path / "a")}, "test_pool_attempts")]
+    items.append(("yes", {"log": str(log), "action": "die"}, "test_pool_attempts"))
+    t = time.monotonic()
+    res, done = _run(items, workers=1)
+    assert time.monotonic() - t < 30  # bounded (a few forks; generous for a loaded machine)
+    assert sorted(done) == [0, 1]
+    assert len(_attempts(log)) == 2  # two attempts, never more
+    assert res[1].status == Status.ERROR and not res[1].correct
+    assert "died on each of 2 attempts" in res[1].reason and "exit codes 3, 3" in res[1].reason
+    assert res[1].details["worker_deaths"] == 2
+    assert res[0].correct
+
+
+def test_worker_killed_while_idle_does_not_use_up_the_retry(tmp_path):
+    """The worker dies between two items (after answering one): the next item is handed to a fresh
+    worker and counts no death."""
+    import signal
+
+    logs = [tmp_path / f"i{k}" for k in range(3)]
+    items = [("yes", {"log": str(p)}, "test_pool_attempts") for p in logs]
+    from verifiers.pool import get_pool
+
+    killed = []
+
+    def on_done(i):
+        if i == 0:  # runs in the pool's loop: the worker that answered item 0 is idle now
+            pid = _attempts(logs[0])[0]
+            os.kill(pid, signal.SIGKILL)
+            while _state(pid) != "Z":
+                time.sleep(0.005)  # dead (a zombie until the pool reaps it)
+            killed.append(pid)
+
+    tasks = [(r, ref, d, {}) for r, ref, d in items]
+    res = get_pool().run(tasks, [10] * 3, workers=1, on_done=on_done)
+    assert killed and all(r.correct for r in res)
+    assert all("worker_deaths" not in r.details for r in res)
+    assert [len(_attempts(p)) for p in logs] == [1, 1, 1]
+    assert _attempts(logs[1])[0] != killed[0]
+
+
+def test_a_hung_item_is_not_retried(tmp_path):
+    log = tmp_path / "hung"
+    res, _ = _run([("yes", {"log": str(log), "sleep": 30}, "test_pool_attempts")], workers=1, timeout=0.5)
+    assert res[0].status == Status.TIMEOUT and len(_attempts(log)) == 1
+
+
+def test_a_worker_death_is_seen_at_once_when_workers_were_started_from_threads(tmp_path):
+    """Workers forked from several threads at once must not hold each other's pipe ends: a copy
+    would keep a dead worker's pipe open, and its item would wait for the deadline."""
+    from verifiers.pool import get_pool
+
+    pool = get_pool()
+    pool.max_idle = max(pool.max_idle, 12)
+    for round_ in range(3):  # the forks race: a few rounds make an overlap near certain
+        pool.shutdown()
+        threads = [
+            threading.Thread(
+                target=verify, args=("yes", {"log": str(tmp_path / f"t{round_}-{k}")}, "test_pool_attempts")
+            )
+            for k in range(12)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        # a worker's end of its pipe is in that worker alone: two workers share only sockets the
+        # parent has too (inherited at the fork)
+        ours = _sockets("self")
+        held = {w.proc.pid: _sockets(w.proc.pid) - ours for w in pool.idle}
+        for pid, socks in held.items():
+            for other, other_socks in held.items():
+                assert other == pid or not socks & other_socks, (
+                    f"workers {pid} and {other} share {socks & other_socks}"
+                )
+    log = tmp_path / "dier"
+    t = time.monotonic()
+    res, _ = _run([("yes", {"log": str(log), "action": "die"}, "test_pool_attempts")], workers=1, timeout=30)
+    assert time.monotonic() - t < 15
+    assert res[0].status == Status.ERROR and len(_attempts(log)) == 2

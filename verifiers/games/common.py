@@ -19,27 +19,23 @@ def game_answer(response: str, box: str = "last") -> tuple[str | None, str]:
     return strip_noise(ext.answer)[:MAX_ANSWER_CHARS], ext.source
 
 
+# a JSON grid of integers: a list of non-empty rows, nothing nested deeper (JSON whitespace only).
+# Matching this pattern is linear in the text; walking back from every "]]" to its opening bracket
+# and parsing each candidate was quadratic in a response of many brackets.
+_JSON_INT = r"-?\d+"
+_JSON_ROW = rf"\[[ \t\n\r]*{_JSON_INT}(?:[ \t\n\r]*,[ \t\n\r]*{_JSON_INT})*[ \t\n\r]*\]"
+_JSON_GRID_RE = re.compile(rf"\[[ \t\n\r]*{_JSON_ROW}(?:[ \t\n\r]*,[ \t\n\r]*{_JSON_ROW})*[ \t\n\r]*\]")
+
+
 def _last_json_grid(text: str) -> list[list[int]] | None:
-    end = text.rfind("]]")
-    while end >= 0:
-        depth, i = 0, end + 1
-        while i >= 0:  # walk back to the matching "[["
-            ch = text[i]
-            if ch == "]":
-                depth += 1
-            elif ch == "[":
-                depth -= 1
-                if depth == 0:
-                    break
-            i -= 1
-        if i >= 0:
-            try:
-                grid = json.loads(text[i : end + 2])
-                if _is_grid(grid):
-                    return grid
-            except (ValueError, RecursionError):
-                pass
-        end = text.rfind("]]", 0, end)
+    """The last JSON list of integer rows in ``text`` (``[[1, 2], [3, 4]]``)."""
+    for m in reversed(list(_JSON_GRID_RE.finditer(text))):
+        try:
+            grid = json.loads(m.group())
+        except ValueError:  # "01": a leading zero is no JSON number
+            continue
+        if _is_grid(grid):
+            return grid
     return None
 
 
@@ -51,6 +47,8 @@ def _is_grid(g: Any) -> bool:
     )
 
 
+# no game has a cell of 19 digits; int() of 4,300 digits or more raises (Python's conversion limit)
+_LONG_NUMBER_RE = re.compile(r"\d{19}")
 _ROW_RE = re.compile(r"^[\s|,\[\]()]*-?\d+(?:[\s|,\[\]()]+-?\d+)*[\s|,\[\]()]*$")
 
 
@@ -73,7 +71,7 @@ def parse_grid(text: str, *, split_digits: int | None = None) -> list[list[int]]
         if split_digits and re.fullmatch(rf"\d{{{split_digits}}}", s.replace(" ", "")):
             block.append([int(c) for c in s.replace(" ", "")])
             continue
-        if s and _ROW_RE.match(s):
+        if s and _ROW_RE.match(s) and not _LONG_NUMBER_RE.search(s):
             block.append([int(v) for v in re.findall(r"-?\d+", s)])
             continue
         if block:

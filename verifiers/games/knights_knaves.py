@@ -46,10 +46,11 @@ def read_assignment(answer: str, names: list[str]) -> dict[str, str]:
     role_re = r"(knights?|knaves?)"
     # "A is a knight", "A: knave", "A - knight", "A (knight)", "A was a knave"
     single = re.compile(rf"\b({alt})\b\s*(?:is|was|=|:|-|–|\()?\s*(?:a|an|the)?\s*{role_re}\b", re.IGNORECASE)
-    # "A and B are knights", "A, B and C are knaves"
-    group = re.compile(
-        rf"\b((?:(?:{alt})\s*(?:,|and|&)?\s*)+)\s*(?:are|were)\s*(?:both|all)?\s*{role_re}\b", re.IGNORECASE
-    )
+    # "A and B are knights", "A, B and C are knaves": a run of names read once (possessive: a regex that
+    # backtracks into the run retries every name of a long run that ends in no role, quadratic), then
+    # the role right after it
+    run = re.compile(rf"\b(?:(?:{alt})\s*(?:,|\band\b|&)?\s*)++", re.IGNORECASE)
+    group_role = re.compile(rf"\s*(?:are|were)\s*(?:both|all)?\s*{role_re}\b", re.IGNORECASE)
     # "A is not a knight" -> knave
     negated = re.compile(rf"\b({alt})\b\s*(?:is|was)\s+not\s+(?:a|an)?\s*{role_re}\b", re.IGNORECASE)
     lower = {n.lower(): n for n in names}
@@ -66,9 +67,11 @@ def read_assignment(answer: str, names: list[str]) -> dict[str, str]:
         put(m.group(1), m.start(), m.group(2), flip=True)
     for m in single.finditer(answer):
         put(m.group(1), m.start(), m.group(2))
-    for m in group.finditer(answer):
-        for n in re.findall(rf"\b({alt})\b", m.group(1), re.IGNORECASE):
-            put(n, m.start(), m.group(2))
+    for m in run.finditer(answer):
+        role = group_role.match(answer, m.end())
+        if role:
+            for n in re.findall(rf"\b({alt})\b", m.group(), re.IGNORECASE):
+                put(n, m.start(), role.group(1))
     return {n: r for n, (_, r) in found.items()}
 
 

@@ -48,6 +48,14 @@ def _reference(reference: Any) -> tuple[list[str], tuple[int, int], tuple[int, i
     return grid, cells[0], cells[1]
 
 
+def _coordinate(digits: str) -> int:
+    """A cell coordinate; one of 19 digits or more is outside every maze (and int() of 4,300 digits
+    or more raises), so it is read as a far-away cell."""
+    if len(digits.lstrip("-")) <= 18:
+        return int(digits)
+    return -(10**18) if digits.startswith("-") else 10**18
+
+
 def parse_path(answer: str, start: tuple[int, int]) -> list[tuple[int, int]] | None:
     """Cells visited by the answer (moves or a coordinate list), beginning at ``start``; None if unreadable."""
     if "[" in answer and re.search(r"\[\s*-?\d+\s*,\s*-?\d+\s*\]", answer):
@@ -55,7 +63,8 @@ def parse_path(answer: str, start: tuple[int, int]) -> list[tuple[int, int]] | N
         try:
             cells = json.loads(answer[i : j + 1])
         except (ValueError, RecursionError):
-            cells = [[int(a), int(b)] for a, b in re.findall(r"\[\s*(-?\d+)\s*,\s*(-?\d+)\s*\]", answer)]
+            pairs = re.findall(r"\[\s*(-?\d+)\s*,\s*(-?\d+)\s*\]", answer)
+            cells = [[_coordinate(a), _coordinate(b)] for a, b in pairs]
         if not isinstance(cells, list) or not all(
             isinstance(p, list) and len(p) == 2 and all(type(v) is int for v in p) for p in cells
         ):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ring_data.errors import UserError
 
+from ..seeding import row_seed, row_seeded_sampling
 from .base import Prompt, Sampler, SamplingSettings, register_sampler
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,18 @@ class HFSampler(Sampler):
         return 16  # problems per call; ``batch_size`` sequences per generate call
 
     def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
-        return self.generate([self.render(p) for p in prompts], n, self.settings)
+        seed = self.settings.seed  # per problem: its samples do not depend on the rest of the batch
+        seeds = None if seed is None else [row_seed(seed, p.id) for p in prompts]
+        return self.generate([self.render(p) for p in prompts], n, self.settings, seeds)
 
-    def generate(self, texts: Sequence[str], n: int, settings: SamplingSettings) -> list[list[str]]:
-        """``n`` completions for each rendered text (also used by the loopback OpenAI server)."""
+    def generate(
+        self, texts: Sequence[str], n: int, settings: SamplingSettings, seeds: Sequence[int] | None = None
+    ) -> list[list[str]]:
+        """``n`` completions for each rendered text (also used by the loopback OpenAI server); with
+        ``seeds`` (one per text) each text's samples come from its own random stream."""
         import torch
 
-        if settings.seed is not None and not self._seeded:  # seed once: a run's samples are repeatable
+        if seeds is None and settings.seed is not None and not self._seeded:  # seed once per run
             torch.manual_seed(settings.seed)
             self._seeded = True
         per_call = max(1, self.batch_size // max(1, n))
@@ -126,6 +132,13 @@ class HFSampler(Sampler):
             )
             if greedy:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            elif seeds is not None:  # each text's n copies drawn from its own stream; greedy takes the draw
+                enc = {key: v.repeat_interleave(n, dim=0) for key, v in enc.items()}
+                draw = row_seeded_sampling([seeds[i] for i in idx], n, settings.temperature, settings.top_p)
+                kwargs.update(
+                    num_return_sequences=1, do_sample=False, temperature=None, top_p=None, top_k=None
+                )
+                kwargs["logits_processor"] = [draw]
             else:
                 kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=0)
             with torch.inference_mode():

@@ -9,6 +9,7 @@ from typing import Any
 
 from ring_data.errors import UserError
 
+from ..seeding import row_seed
 from .base import Prompt, Sampler, SamplingSettings, register_sampler
 from .hf import read_chat_template
 
@@ -24,14 +25,16 @@ def import_vllm():
     return vllm
 
 
-def sampling_params(vllm, settings: SamplingSettings, n: int):
-    """``n`` samples per prompt (seeded by the engine); greedy (temperature 0) runs once per prompt,
-    since vLLM rejects ``n`` > 1 there, and :meth:`VLLMSampler.sample` repeats that response."""
+def sampling_params(vllm, settings: SamplingSettings, n: int, seed: int | None = None):
+    """``n`` samples per prompt (from ``seed``, the prompt's own, when given); greedy (temperature 0)
+    runs once per prompt, since vLLM rejects ``n`` > 1 there, and :meth:`VLLMSampler.sample` repeats
+    that response."""
     return vllm.SamplingParams(
         n=n if settings.temperature > 0 else 1,
         temperature=max(0.0, settings.temperature),
         top_p=settings.top_p,
         max_tokens=settings.max_tokens,
+        seed=seed,
     )
 
 
@@ -59,20 +62,30 @@ class VLLMSampler(Sampler):
             self._template is not None or bool(getattr(self.llm.get_tokenizer(), "chat_template", None))
         )
 
-    def params(self, n: int):
-        return sampling_params(self._vllm, self.settings, n)
+    def params(self, n: int, prompts: Sequence[Prompt] | None = None):
+        """The SamplingParams: with ``prompts``, one per prompt seeded per problem (the batch then does
+        not change a problem's samples)."""
+        seed = self.settings.seed
+        if prompts is None:
+            return sampling_params(self._vllm, self.settings, n)
+        return [
+            sampling_params(self._vllm, self.settings, n, None if seed is None else row_seed(seed, p.id))
+            for p in prompts
+        ]
 
     def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
         if self.use_chat:
             outputs = self.llm.chat(
                 [list(p.messages) for p in prompts],
-                self.params(n),
+                self.params(n, prompts),
                 chat_template=self._template,
                 add_generation_prompt=True,
                 use_tqdm=False,
             )
         else:
-            outputs = self.llm.generate([p.as_text() for p in prompts], self.params(n), use_tqdm=False)
+            outputs = self.llm.generate(
+                [p.as_text() for p in prompts], self.params(n, prompts), use_tqdm=False
+            )
         texts = [[c.text for c in sorted(out.outputs, key=lambda c: c.index)] for out in outputs]
         return [t * n if len(t) == 1 else t for t in texts]  # greedy: the one response n times
 

@@ -6,6 +6,7 @@ here. Each hit becomes a ``contamination`` decision whose evidence is the typed 
 from __future__ import annotations
 
 from dataclasses import asdict
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 from verifiers import reference_answer
 
 from ...io import loads
+from ..columns import TokenReader
 from ..config import CleanConfig
 from ..decisions import Decision
 from ..decontam.hit import Hit
@@ -21,7 +23,7 @@ from ..decontam.index import builtin_names
 from ..decontam.match import find_contamination
 from ..decontam.sources import load_indexes
 from ..ingest import Ingested
-from ..normalize import NORMALIZER_VERSION, MathEncoded, encode_math
+from ..normalize import NORMALIZER_VERSION, Encoded, MathEncoded, encode_math
 from ..resume import fingerprint, input_fingerprint
 from .base import StageResult
 
@@ -71,11 +73,22 @@ def contamination(
     if lexical is None or embedder is not None:
         n = config.decontam_params.n
         indexes = load_indexes(config.builtin_benchmarks, config.benchmark_files, n=n, embedder=embedder)
-    if lexical is None:
-        math = ing.enc.math
-        if math is None and config.decontam_params.math:  # ingest ran without decontamination
-            math = _math_from_spool(ing, alive)
-        hits = find_contamination(ing.enc, indexes, config.decontam_params, active=alive, math=math)
+    if lexical is None:  # ingest ran without decontamination, or with other settings
+        hits = {}
+        with ing.rows_path.open("rb") as spool:
+            for lo, hi, enc in _encoded_chunks(ing):
+                lines = list(islice(spool, hi - lo))  # the spool's rows lo:hi (read in step)
+                math = None
+                if config.decontam_params.math:
+                    math = (
+                        _math_from_spool(ing, alive, lo, lines)
+                        if ing.enc.math is None
+                        else _math_rows(ing.enc.math, lo, hi)
+                    )
+                found = find_contamination(
+                    enc, indexes, config.decontam_params, active=alive[lo:hi], math=math
+                )
+                hits.update({lo + d: h for d, h in found.items()})
     else:
         hits = {d: h for d, h in lexical.items() if alive[d]}
     out = {d: Decision("contamination", h) for d, h in hits.items()}
@@ -90,15 +103,51 @@ def contamination(
     return out, info
 
 
-def _math_from_spool(ing: Ingested, alive: np.ndarray) -> MathEncoded:
-    """Math signatures of the alive rows read back from the spool (only when ingest did not make
-    them: it ran with decontamination off and was resumed)."""
-    prompts, answers = [""] * ing.n, [None] * ing.n
-    with ing.rows_path.open("rb") as spool:
-        for idx, line in enumerate(spool):
-            if alive[idx] and ing.domains[idx] not in ing.verbatim:
-                row = loads(line)
-                prompts[idx], answers[idx] = row["prompt"], reference_answer(row.get("reference"))
+CHUNK_ROWS = 200_000  # rows checked at once when the stage reads the rows' tokens itself
+
+
+def _encoded_chunks(ing: Ingested):
+    """``(lo, hi, Encoded)`` of consecutive ranges of rows, their tokens read from the column files
+    (or sliced from memory): the memory of one range, whatever the run's size."""
+    e, reader = ing.enc, TokenReader.of(ing)
+    for lo in range(0, ing.n, CHUNK_ROWS):
+        hi = min(ing.n, lo + CHUNK_ROWS)
+        a, b = int(e.offsets[lo]), int(e.offsets[hi])
+        yield (
+            lo,
+            hi,
+            Encoded(
+                flat=reader.read("flat", a, b),
+                offsets=e.offsets[lo : hi + 1] - a,
+                is_number=reader.read("is_number", a, b),
+                exact_hash=np.asarray(e.exact_hash[lo:hi]),
+                digitless_hash=np.asarray(e.digitless_hash[lo:hi]),
+                digitless_len=np.asarray(e.digitless_len[lo:hi]),
+                numbers_hash=np.asarray(e.numbers_hash[lo:hi]),
+            ),
+        )
+
+
+def _math_rows(math: MathEncoded, lo: int, hi: int) -> MathEncoded:
+    a, b = math.offsets[lo], math.offsets[hi]
+    return MathEncoded(
+        math.flat[a:b],
+        math.offsets[lo : hi + 1] - a,
+        math.is_number[a:b],
+        math.number_bits[a:b],
+        math.answer_hash[lo:hi],
+        math.answer_bits[lo:hi],
+    )
+
+
+def _math_from_spool(ing: Ingested, alive: np.ndarray, lo: int, lines: list[bytes]) -> MathEncoded:
+    """Math signatures of the alive rows among the spooled ``lines`` (rows ``lo``...) (only when
+    ingest did not make them: it ran with decontamination off and was resumed)."""
+    prompts, answers = [""] * len(lines), [None] * len(lines)
+    for k, line in enumerate(lines):
+        if alive[lo + k] and ing.domains[lo + k] not in ing.verbatim:
+            row = loads(line)
+            prompts[k], answers[k] = row["prompt"], reference_answer(row.get("reference"))
     return encode_math(prompts, answers)
 
 

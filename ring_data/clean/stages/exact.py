@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import CleanConfig
-from ..decisions import Decision, Duplicate
+from ..decisions import DuplicateTable
 from ..ingest import Ingested
 from .base import StageResult
 
 MATCH = "normalized_text"  # what the evidence says was compared
+REASON = "exact_duplicate"
 
 
 class ExactStage:
@@ -26,21 +27,19 @@ class ExactStage:
         return StageResult(exact_duplicates(rows, alive, config.distinct_references))
 
 
-def exact_duplicates(
-    ing: Ingested, alive: np.ndarray, distinct_references: bool = True
-) -> dict[int, Decision]:
+def exact_duplicates(ing: Ingested, alive: np.ndarray, distinct_references: bool = True) -> DuplicateTable:
     """Rows with the same normalised text (and, with ``distinct_references``, the same reference):
-    each group keeps its best row (a reference answer first, then input order)."""
+    each group keeps its best row (a reference answer first, then input order). The result is a
+    mapping ``row -> Decision`` held as columns."""
     lengths = np.diff(ing.enc.offsets)
     cand = np.flatnonzero(alive & (lengths > 0))
     if not len(cand):
-        return {}
+        return DuplicateTable.empty(REASON, MATCH)
     order = cand[np.lexsort((cand, ~ing.has_ref[cand], ing.enc.exact_hash[cand]))]
     h = ing.enc.exact_hash[order]
     starts = np.flatnonzero(np.concatenate([[True], h[1:] != h[:-1]]))
     sizes = np.diff(np.concatenate([starts, [len(order)]]))
     refs = ing.reference_hash
-    ids = ing.ids
     # the usual group: every member has the first one's reference (or none) -> all go for the first
     best = np.repeat(order[starts], sizes)
     r, r_best = refs[order], refs[best]
@@ -48,11 +47,8 @@ def exact_duplicates(
     group_simple = np.logical_and.reduceat(simple, starts) & (sizes > 1)
     members_simple = np.repeat(group_simple, sizes) & (order != best)
     differs = (r != 0) & (r_best != 0) & (r != r_best)
-    out = {}
-    for m, kept, diff in zip(
-        order[members_simple].tolist(), best[members_simple].tolist(), differs[members_simple].tolist()
-    ):
-        out[m] = Decision("exact_duplicate", Duplicate(ids[kept], 1.0, MATCH, None, diff), kept)
+    idx, kept_idx, diffs = [order[members_simple]], [best[members_simple]], [differs[members_simple]]
+    walked: list[tuple[int, int, bool]] = []
     mixed = ~group_simple & (sizes > 1)  # same text, several references: walk the group
     for start, size in zip(starts[mixed].tolist(), sizes[mixed].tolist()):
         members = order[start : start + size].tolist()
@@ -64,6 +60,18 @@ def exact_duplicates(
                 kept_for_ref[ref] = m  # same text, another reference: a different problem, kept
                 continue
             kept = kept_for_ref.get(ref, first)
-            differs = bool(refs[m] and refs[kept] and refs[m] != refs[kept])
-            out[m] = Decision("exact_duplicate", Duplicate(ids[kept], 1.0, MATCH, None, differs), kept)
-    return dict(sorted(out.items()))
+            walked.append((m, kept, bool(refs[m] and refs[kept] and refs[m] != refs[kept])))
+    if walked:
+        w = np.array(walked, dtype=np.int64).reshape(-1, 3)
+        idx, kept_idx, diffs = idx + [w[:, 0]], kept_idx + [w[:, 1]], diffs + [w[:, 2].astype(bool)]
+    rows = np.concatenate(idx)
+    by_row = np.argsort(rows, kind="stable")
+    return DuplicateTable(
+        REASON,
+        rows[by_row],
+        np.concatenate(kept_idx)[by_row],
+        np.ones(len(rows)),
+        MATCH,
+        reference_differs=np.concatenate(diffs)[by_row],
+        ids=ing.ids,
+    )
