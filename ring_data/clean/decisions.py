@@ -125,7 +125,7 @@ def load_decisions(path: Path) -> Mapping[int, Decision]:
 _NO_ROW = -1
 
 
-@dataclass
+@dataclass(eq=False)  # compared as a mapping (row -> Decision), not field by field
 class DuplicateTable(Mapping[int, Decision]):
     """The decisions of a dedup stage as columns: rows ``idx`` (increasing) removed for ``reason``
     in favour of rows ``kept``; ``table[i]`` builds the :class:`Decision` of row ``i`` with the same

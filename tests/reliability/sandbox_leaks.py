@@ -141,7 +141,12 @@ def open_fds() -> dict[int, str]:
 
 def new_fds(before: dict[int, str]) -> list[str]:
     """Descriptors open now under a number that was free before."""
-    return [f"{fd}->{target}" for fd, target in sorted(open_fds().items()) if fd not in before]
+    # /proc reads are transient (psutil and the namespace sampler open /proc/<pid>/stat for a moment)
+    return [
+        f"{fd}->{target}"
+        for fd, target in sorted(open_fds().items())
+        if fd not in before and not target.startswith("/proc/")
+    ]
 
 
 def mounts() -> set[str]:
@@ -186,6 +191,17 @@ def _describe(p: psutil.Process) -> str:
         return f"{p.pid} (gone)"
 
 
+def descendants() -> set[tuple[int, float]]:
+    """(pid, start time) of this process's living descendants: what existed before a run is not its leak."""
+    found = set()
+    for c in psutil.Process().children(recursive=True):
+        try:
+            found.add((c.pid, c.create_time()))
+        except psutil.Error:
+            pass
+    return found
+
+
 def leftovers(
     uid_base: int,
     sampler: NamespaceSampler,
@@ -193,6 +209,7 @@ def leftovers(
     fds_before: dict[int, str],
     scratch_roots: tuple[str, ...],
     grace_s: float,
+    kids_before: set[tuple[int, float]] = frozenset(),
 ) -> Leftovers:
     """Wait up to ``grace_s`` for teardown to finish (boxes of exited callers die asynchronously),
     then report what is still there."""
@@ -201,7 +218,7 @@ def leftovers(
         kids = []
         for c in psutil.Process().children(recursive=True):
             try:
-                if c.status() != psutil.STATUS_ZOMBIE:
+                if c.status() != psutil.STATUS_ZOMBIE and (c.pid, c.create_time()) not in kids_before:
                     kids.append(c)
             except psutil.Error:  # gone meanwhile
                 pass

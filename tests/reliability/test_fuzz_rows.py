@@ -55,11 +55,11 @@ def _scratch_dir() -> contextlib.nullcontext[str]:
 
 
 # examples per property in the short suite (x10 under RING_SOAK=1)
-N_JSONL = 150  # files of up to 25 lines, for each of plain, gzip and segments
-N_STRICT = 80
-N_PARQUET = 80
-N_CORRUPT = 100
-N_NORMALIZE = 800
+N_JSONL = 100  # files of up to 25 lines, for each of plain, gzip and segments
+N_STRICT = 60
+N_PARQUET = 60
+N_CORRUPT = 80
+N_NORMALIZE = 500
 
 
 @dataclass

@@ -82,6 +82,7 @@ def test_sandbox_under_sustained_load(load_env, variant):
     label = sandbox.isolation()
     fds_before = sandbox_leaks.open_fds()
     mounts_before = sandbox_leaks.mounts()
+    kids_before = sandbox_leaks.descendants()  # in the full suite, earlier tests' workers live on
     with sandbox_leaks.NamespaceSampler(load_env["uid_base"]) as sampler:
         if variant == "threads":
             run = sandbox_load.drive_threads(CALLERS, seconds, SEED, programs)
@@ -89,7 +90,13 @@ def test_sandbox_under_sustained_load(load_env, variant):
             run = sandbox_load.drive_processes(CALLERS, seconds, SEED, programs, KILL_EVERY_S)
         box.POOL.close()  # what a trainer's exit does; the processes' boxes must go by themselves
         left = sandbox_leaks.leftovers(
-            load_env["uid_base"], sampler, mounts_before, fds_before, load_env["scratch_roots"], grace_s=15
+            load_env["uid_base"],
+            sampler,
+            mounts_before,
+            fds_before,
+            load_env["scratch_roots"],
+            grace_s=15,
+            kids_before=kids_before,
         )
     records = run["records"]
     summary = sandbox_load.summarize(records)
