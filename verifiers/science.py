@@ -30,6 +30,7 @@ from .result import Status, VerifyResult
 
 LETTERS = "ABCDEFGHIJ"
 DEFAULT_REL_TOL = 0.01
+MAX_ANSWER_CHARS = 1000  # as math: a longer "quantity" is no answer, and parsing it costs seconds
 
 _LETTER_FORMS = [
     re.compile(r"^\(?([A-J])\)?[.:)]?$"),  # C  (C)  C)  C.  C:
@@ -270,6 +271,10 @@ def _verify_numeric(response: str, reference: dict[str, Any], box: str) -> Verif
         return no_answer(ext.source)
     if looks_like_code(ext.answer):  # checked here too, so no fallback below can read a number out of it
         return _wrong(ext.answer, ext.source, "answer looks like code, not a quantity")
+    if len(ext.answer) > MAX_ANSWER_CHARS:  # math-verify's parser is quadratic: 200,000 "-" took 3 minutes
+        return _wrong(
+            ext.answer, ext.source, f"answer is {len(ext.answer)} characters long (limit {MAX_ANSWER_CHARS})"
+        )
     gold = _gold_quantity(gold_text)
     if gold is None:  # not a number: exact mathematical equivalence
         from .math import verify_math

@@ -493,13 +493,13 @@ def responses(domain: str) -> st.SearchStrategy[str]:
 def long_responses(draw, domain: str, chars: int) -> str:
     """A short piece repeated to about ``chars`` characters, alone or where the answer goes: what
     makes a scan that restarts at every repeat (an unclosed ``\\boxed{``, ``<answer>``, ``]]``, a
-    name list) quadratic."""
+    name list, a run of "-" for a parser) quadratic."""
     prof = PROFILES[domain]
-    piece = draw(
-        st.one_of(latex_soup(6), prof.flavour.map(lambda t: t[:40]), st.sampled_from(LATEX_TOKENS)).filter(
-            bool
-        )
+    expression = st.text(alphabet="0123456789+-*/^(){}[]., ", min_size=1, max_size=4)  # what parses
+    pieces = st.one_of(
+        latex_soup(6), prof.flavour.map(lambda t: t[:40]), st.sampled_from(LATEX_TOKENS), expression
     )
+    piece = draw(pieces.filter(bool))
     text = piece * (chars // len(piece) + 1)
     _, wrap = draw(st.sampled_from(prof.wrappers))
     return draw(st.sampled_from([text, wrap(text), text + wrap(piece)]))

@@ -92,6 +92,7 @@ REGRESSIONS: dict[str, list[tuple]] = {
         ("\\boxed{1e400}", {"answer": "1e999"}, {}),  # inf == inf
         ("\\boxed{-\\frac{101}{3}}", {"answer": "- 34"}, {}),
         (_UNCLOSED_BOXES, {"answer": "1", "unit": "J"}, {}),
+        ("\\boxed{1" + "-" * 200_000 + "}", {"answer": "5", "unit": "J"}, {}),  # parsed: 3 minutes
     ],
     "ifeval": [("hi", {"instructions": [{"id": ["x"], "kwargs": {}}]}, {})],  # TypeError: unhashable
     "code": [
@@ -348,6 +349,12 @@ def test_a_line_break_or_control_space_in_the_answer_is_layout():
     assert _fast("math", "<answer>0\\ </answer>", {"answer": "0"}).correct
     assert _fast("science", "\\boxed{\\frac{103}{3}\\ }", {"answer": "34"}).correct
     assert _fast("science", "\\boxed{-\\frac{101}{3}}", {"answer": "- 34"}).correct
+
+
+@pytest.mark.parametrize("piece", ["-", "1.", "\\,"])
+def test_a_long_science_answer_is_not_parsed(piece):
+    res = _fast("science", "\\boxed{1" + piece * 100_000 + "}", {"answer": "5", "unit": "J"})  # 40-180 s
+    assert res.status is Status.WRONG
 
 
 def test_science_overflowing_and_unbounded_answers_are_wrong():
