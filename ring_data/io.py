@@ -26,7 +26,7 @@ from typing import Any
 
 from . import atomic, faults
 from .errors import BadInputError, UserError
-from .rows import MAX_NESTING, is_normal, nested_field, normalize_row
+from .rows import MAX_NESTING, checked_row, nested_field
 
 try:  # orjson is 5-10x faster on the hot path; the stdlib gives identical results
     import orjson
@@ -342,17 +342,17 @@ def _read_one(
         seen += 1
         if err is None:
             try:
-                unchanged = isinstance(raw, bytes) and not mapping
+                unchanged = raw.__class__ is bytes and not mapping
                 if mapping:
                     obj = apply_mapping(obj, mapping, path=path, line=where)
                 if defaults and isinstance(obj, dict):
                     missing = {k: v for k, v in defaults.items() if obj.get(k) is None}
                     if missing:
                         obj, unchanged = {**missing, **obj}, False
-                unchanged = unchanged and isinstance(obj, dict) and is_normal(obj)
                 _check_nesting(obj, raw, path, where)
                 # the decoded object is ours: fill it in place (no copy per row)
-                row = normalize_row(obj, path=path, line=where, default_source=source, copy=False)
+                row, normal = checked_row(obj, path, where, source, False)
+                unchanged = unchanged and normal
             except BadInputError as e:
                 err = e
             else:

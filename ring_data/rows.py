@@ -46,6 +46,40 @@ def normalize_row(
 ) -> dict[str, Any]:
     """Check one decoded row and fill defaults (id, source, meta, reference). Raises BadInputError.
     ``copy=False`` fills ``obj`` itself (for a dict the caller has just decoded and owns)."""
+    return checked_row(obj, path, line, default_source, copy)[0]
+
+
+def checked_row(
+    obj: Any, path: str | Path, line: int | None, default_source: str | None, copy: bool
+) -> tuple[dict[str, Any], bool]:
+    """:func:`normalize_row`, and whether the row was already normal (:func:`is_normal`: returned
+    unchanged). The readers call this once per row: a row a Ring writer wrote passes one test."""
+    if type(obj) is dict:
+        prompt, domain, meta, row_id, source = (
+            obj.get("prompt"),
+            obj.get("domain"),
+            obj.get("meta"),
+            obj.get("id"),
+            obj.get("source"),
+        )
+        if (
+            type(prompt) is str
+            and type(domain) is str
+            and type(meta) is dict
+            and type(row_id) is str
+            and row_id
+            and type(source) is str
+            and source
+            and "reference" in obj
+        ):
+            return (dict(obj) if copy else obj), True
+    normal = isinstance(obj, dict) and is_normal(obj)
+    return _normalized(obj, path, line, default_source, copy), normal
+
+
+def _normalized(
+    obj: Any, path: str | Path, line: int | None, default_source: str | None, copy: bool
+) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise BadInputError(path, f"expected a JSON object, got {type(obj).__name__}", line=line)
     prompt, domain, meta, row_id = obj.get("prompt"), obj.get("domain"), obj.get("meta"), obj.get("id")

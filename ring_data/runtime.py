@@ -84,14 +84,32 @@ def numpy_without_hugepages() -> None:
         setter(False)
 
 
+# Python's cycle collector runs after every 700 new container objects. Reading rows makes ~10 per
+# row (the decoded dict, its reference, tests, meta) and a batch keeps tens of thousands alive, so
+# the collector walks the same live batch again and again: 14% of a 200k-row ingest (0.97 of 7.0 s,
+# 13 full collections, measured with gc.callbacks). Rows are trees, freed by reference counting;
+# collecting cycles every 50,000 objects instead cost 0.21 s there.
+GC_GEN0_THRESHOLD = 50_000
+
+
+def fewer_gc_passes() -> None:
+    """Run the cycle collector less often in this process (see above); a data process's setting."""
+    import gc
+
+    gen0, *older = gc.get_threshold()
+    if gen0:  # 0: the collector is off, leave it so
+        gc.set_threshold(max(gen0, GC_GEN0_THRESHOLD), *older)
+
+
 def tune_allocator_for_batch_work() -> bool:
-    """Apply the settings above to this process (glibc now; jemalloc only if polars is not loaded yet).
-    Call it at the start of a command-line process, never from library code. Returns whether glibc
-    took the settings."""
+    """Apply the settings above to this process (glibc now; jemalloc only if polars is not loaded yet;
+    the collector's threshold). Call it at the start of a command-line process, never from library
+    code. Returns whether glibc took the settings."""
     import ctypes
     import ctypes.util
     import os
 
+    fewer_gc_passes()
     if "polars" not in sys.modules:
         for key, value in JEMALLOC_ENV.items():
             os.environ.setdefault(key, value)

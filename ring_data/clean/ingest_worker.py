@@ -5,9 +5,10 @@ results name ``ring_data.clean.ingest``, not ``__main__``."""
 
 import sys
 
-from ring_data.runtime import numpy_without_hugepages
+from ring_data.runtime import fewer_gc_passes, numpy_without_hugepages
 
 numpy_without_hugepages()
+fewer_gc_passes()
 
 from ring_data.clean.ingest import worker_main  # noqa: E402  (after the numpy setting)
 

@@ -15,6 +15,7 @@ from ring_data.clean.corpus import make_corpus
 from ring_data.clean.pipeline import CleanConfig, clean
 from ring_data.errors import BadInputError
 from ring_data.io import Segment, read_rows, split_segments, write_rows
+from ring_data.rows import checked_row, is_normal, normalize_row
 
 TINY_SHARDS = {"min_shard_mb": 0.01}  # 10 kB shards: small test files are split too
 
@@ -132,6 +133,42 @@ def test_batch_process_settings_turn_off_numpy_hugepages():
             check=True,
         )
         assert out.stdout.strip() == expected
+
+
+def test_batch_process_settings_collect_cycles_less_often_but_never_switch_it_on():
+    """A data process raises the collector's first threshold (decoded rows are trees that reference
+    counting frees); a process that turned the collector off keeps it off."""
+    code = (
+        "import gc, sys\n"
+        "if sys.argv[1] == 'off': gc.set_threshold(0)\n"
+        "from ring_data.runtime import GC_GEN0_THRESHOLD, tune_allocator_for_batch_work\n"
+        "tune_allocator_for_batch_work()\n"
+        "print(gc.get_threshold()[0] == (0 if sys.argv[1] == 'off' else GC_GEN0_THRESHOLD))\n"
+    )
+    for state in ("default", "off"):
+        out = subprocess.run([sys.executable, "-c", code, state], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "True", (state, out.stdout)
+
+
+def test_checked_row_agrees_with_is_normal_and_normalize_row():
+    """The readers' one-call check (fast path for complete rows) gives what the two functions give."""
+    complete = {"id": "a", "domain": "math", "prompt": "p", "reference": None, "source": "s", "meta": {}}
+    variants = [
+        complete,
+        {**complete, "id": ""},
+        {**complete, "id": 7},
+        {k: v for k, v in complete.items() if k != "reference"},
+        {k: v for k, v in complete.items() if k != "source"},
+        {**complete, "meta": None},
+        {**complete, "source": 3},
+    ]
+    for row in variants:
+        got, normal = checked_row(dict(row), "f.jsonl", 1, "src", False)
+        assert normal == is_normal(row), row
+        assert got == normalize_row(dict(row), path="f.jsonl", line=1, default_source="src"), row
+    for bad in ({**complete, "meta": []}, {**complete, "prompt": 1}, {**complete, "id": True}, ["x"]):
+        with pytest.raises(BadInputError):
+            checked_row(bad, "f.jsonl", 1, "src", False)
 
 
 def test_prewarmed_workers_are_used_and_spares_stopped(tmp_path):
