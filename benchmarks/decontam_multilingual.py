@@ -22,7 +22,7 @@ Everything runs through the ``ring-data clean`` command with default options, on
   of the code before this change) on the same rows.
 
 Recall is per language over the planted rows the default filters let through (the language filter
-drops Korean, Thai and Arabic; the figure filter the 18 problems with Asymptote drawings). FPR is
+drops Thai and Arabic; the figure filter the 18 problems with Asymptote drawings). FPR is
 the share of clean rows (not filtered) that are rejected as contamination.
 """
 

@@ -416,7 +416,8 @@ def load_config(
 def save_resolved(cfg: RLConfig, run_dir: str | Path) -> Path:
     import yaml
 
+    from ring_data import atomic
+
     out = Path(run_dir) / "config.resolved.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    return out
+    return atomic.write_text(out, yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # never half-written

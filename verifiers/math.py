@@ -231,6 +231,8 @@ def verify_math(
     gold = reference_answer(reference)
     if gold is None:
         return invalid_reference("math reference needs a non-empty 'answer' string")
+    if _unbalanced_braces(gold):  # no response can equal it: say the row is broken, not the model
+        return invalid_reference("math reference answer has unbalanced braces")
     gold = stated_answer(gold)
     ext = extract_answer(
         response,
@@ -268,13 +270,22 @@ def verify_math(
     return wrong(f"answer {clip(answer, 80)!r} != reference {clip(gold, 80)!r}")
 
 
+def _unbalanced_braces(gold: str) -> bool:
+    """LaTeX groups that do not close, or close before they open (escaped ``\\{`` ``\\}`` are text)."""
+    depth = 0
+    for brace in re.sub(r"\\[{}]|[^{}]", "", gold):
+        depth += 1 if brace == "{" else -1
+        if depth < 0:
+            return True
+    return depth != 0
+
+
 @register_reference_check("math")
 def check_math_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
     gold = reference_answer(reference)
     if gold is None:
         return ReferenceCheck(False, "invalid_reference", {"error": "missing or empty 'answer'"})
-    unescaped = re.sub(r"\\[{}]", "", gold)
-    if unescaped.count("{") != unescaped.count("}"):
+    if _unbalanced_braces(gold):
         return ReferenceCheck(False, "invalid_reference", {"error": "unbalanced braces", "answer": gold})
     g = normalize_answer(stated_answer(gold))
     if as_text(g) is not None:

@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ring_data import atomic
 from ring_data.errors import UserError
 from ring_data.io import read_rows
-from ring_data.result import CommandResult, finish
+from ring_data.result import CommandResult
 from ring_data.rows import make_reject
 from ring_data.runtime import progress
 from ring_data.verify.checks import is_known_domain
@@ -102,6 +103,8 @@ class _Labeler:
         if config.save_samples:  # appended on resume, like the output
             path = Path(config.save_samples)
             path.parent.mkdir(parents=True, exist_ok=True)
+            if config.resume and path.exists():
+                keep_samples_of_decided_rows(path, journal.done)
             self.samples_fh = path.open("a" if config.resume else "w", encoding="utf-8")
 
     def __call__(self, batch: list[Item], responses: list[list[str]]) -> None:
@@ -190,6 +193,24 @@ class _Labeler:
     def close(self) -> None:
         if self.samples_fh:
             self.samples_fh.close()
+
+
+def keep_samples_of_decided_rows(path: Path, decided: Counter[str]) -> None:
+    """Before a resumed run appends to a samples file: keep the lines of rows the journals decided (as
+    many per id as were decided, in order) and drop the rest: rows a killed run sampled but did not
+    record, which this run samples again, and a line torn by the kill. The samples file then ends as
+    an uninterrupted run's does. Replaced atomically: a kill here leaves the old file."""
+    left = Counter(decided)
+    with path.open("rb") as src, atomic.atomic_open(path, "wb") as out:
+        for line in src:
+            try:
+                entry = json.loads(line)
+            except ValueError:  # torn
+                continue
+            key = str(entry.get("id")) if isinstance(entry, dict) else None
+            if key is not None and left[key] > 0 and line.endswith(b"\n"):
+                left[key] -= 1
+                out.write(line)
 
 
 def annotate(
@@ -292,21 +313,15 @@ def _annotate(
         raise
     finally:
         labeler.close()
-    totals = journal.close()
-    seconds = time.perf_counter() - started
     pass_rates = summary.pop("pass_rates_by_domain")
     busy = stats.generate_s + stats.verify_s
-    result = finish(
+    result = journal.finish(
         "ring-data annotate",
         inputs=inputs,
-        output=output,
-        rejects=journal.rejects,
         rows_in=stats.rows_in,
-        kept=totals.kept,
-        rejected=totals.rejected,
-        rejected_by_reason=totals.rejected_by_reason,
-        seconds=seconds,
+        started=started,
         report_dir=report_dir,
+        done_this_run=("problems_per_s", stats.annotated),
         details={
             "sampler": spec,
             "model": sampler.model,
@@ -316,7 +331,6 @@ def _annotate(
             "engine": cfg.engine,
             "skipped_resumed": stats.skipped_resumed,
             "annotated": stats.annotated,
-            "problems_per_s": round(stats.annotated / seconds, 3) if seconds else 0.0,
             "samples_scored": stats.samples_scored,
             "sample_status": stats.sample_status,
             "generate_s": stats.generate_s,

@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ring_data.io import (
     read_json_lines,
     write_rows,
 )
+from ring_data.result import CommandResult, finish
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +251,37 @@ class Journal:
         for journal in done:
             journal.unlink()
         return JournalTotals(kept, sum(reasons.values()), dict(reasons))
+
+    def finish(
+        self,
+        command: str,
+        *,
+        inputs: Sequence[str | Path],
+        rows_in: int,
+        started: float,
+        report_dir: str | Path | None,
+        done_this_run: tuple[str, int],
+        details: dict[str, Any],
+    ) -> CommandResult:
+        """:meth:`close`, then the command's stats from the journals' totals (``ring_data.result``):
+        the seconds since ``started`` (``time.perf_counter``) and, for ``done_this_run = (key, n)``,
+        ``key`` = this run's n rows per second, ahead of ``details``."""
+        totals = self.close()
+        seconds = time.perf_counter() - started
+        key, n = done_this_run
+        return finish(
+            command,
+            inputs=inputs,
+            output=self.output,
+            rejects=self.rejects,
+            rows_in=rows_in,
+            kept=totals.kept,
+            rejected=totals.rejected,
+            rejected_by_reason=totals.rejected_by_reason,
+            seconds=seconds,
+            report_dir=report_dir,
+            details={key: round(n / seconds, 3) if seconds else 0.0, **details},
+        )
 
 
 def _rows_of(source: Path | None) -> Iterator[dict[str, Any]]:

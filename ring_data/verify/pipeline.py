@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ring_data.io import read_rows
-from ring_data.result import CommandResult, finish
+from ring_data.result import CommandResult
 from ring_data.rows import make_reject
 from ring_data.runtime import progress
 
@@ -121,24 +121,17 @@ def verify_file(
     except BaseException:
         journal.suspend()  # an error or ^C: the journals stay partial, for a rerun to resume from
         raise
-    totals = journal.close()
-    seconds = time.perf_counter() - started
-    result = finish(
+    result = journal.finish(
         "ring-data verify",
         inputs=inputs,
-        output=output,
-        rejects=journal.rejects,
         rows_in=run.rows_in,
-        kept=totals.kept,
-        rejected=totals.rejected,
-        rejected_by_reason=totals.rejected_by_reason,
-        seconds=seconds,
+        started=started,
         report_dir=report_dir,
+        done_this_run=("rows_per_s", run.checked),
         details={
             "skipped_resumed": run.skipped_resumed,
             "checked": run.checked,
             "kept_unverified": summary.kept_unverified,
-            "rows_per_s": round(run.checked / seconds, 3) if seconds else 0.0,
             "by_domain": summary.by_domain,
             "examples": summary.examples,
             "config": {

@@ -115,6 +115,20 @@ def test_save_samples_then_relabel_without_a_model(model_dir, tmp_path):
     assert {r["difficulty"]["model"] for r in read_jsonl(second)} == {"toy-math"}
 
 
+def test_resume_keeps_only_the_samples_of_rows_the_journals_decided(tmp_path):
+    """A killed run may have written samples of rows it never recorded (and a torn last line); the
+    resumed run samples those rows again, so their old lines go, as many per id as were decided stay."""
+    from collections import Counter
+
+    from ring_data.annotate.pipeline import keep_samples_of_decided_rows
+
+    lines = [json.dumps({"id": i, "responses": [i]}) + "\n" for i in ("a", "b", "a", "c")]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(lines) + '{"id": "d", "respo')
+    keep_samples_of_decided_rows(samples, Counter({"a": 1, "b": 1, "z": 1}))
+    assert samples.read_text() == lines[0] + lines[1]
+
+
 def test_openai_sampler_through_loopback_server(model_dir, tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", EASY + COIN)
     out = tmp_path / "o.jsonl"

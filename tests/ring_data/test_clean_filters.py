@@ -26,6 +26,7 @@ def _check(prompt, answer="5", domain="math", **kw):
         (r"Compute $\left( 1 + 2 $.", "3", "filter_latex"),
         (r"Find $x$ if $2x = 4 and stop.", "2", "filter_latex"),
         ("Вычислите сумму всех чисел от одного до десяти.", "55", "filter_language"),
+        ("จงหาผลรวมของจำนวนเต็มทั้งหมดตั้งแต่หนึ่งถึงสิบ", "55", "filter_language"),
         ("2+2", "4", "filter_length"),
     ],
 )
@@ -43,6 +44,10 @@ def test_each_filter_catches_its_case(prompt, answer, reason):
         r"Let $f(x) = \frac{x^2-1}{x+1}$. Compute $f(3)$ and simplify your answer.",
         "A train leaves at 3 pm and travels 120 km at 60 km/h. At what time does it arrive?",
         "计算 1 到 100 的所有整数之和。",
+        # Japanese written mostly in kana, and Korean (Hangul): CJK scripts, like Han
+        "りんごが 10 こあります。3 こたべると、のこりはいくつですか。",
+        "サイコロを ２ かい ふります。でためのわが ７ になるかくりつは？",
+        "1부터 100까지의 모든 정수의 합을 구하시오.",
         "How many apples are left after Tom eats 3 of his 10 apples?",
         # real MATH-500 / GSM phrasings that once tripped the rules
         "A plumber works 4 days every week. If he gets paid $110 every day and $1,200 in bonus, how much?",

@@ -32,16 +32,6 @@ SMALL_RANGES = CleanConfig(min_shard_mb=0.05, on_bad_row="reject")
 RUN_FIELDS = {"seconds", "stage_seconds", "rows_per_s", "resumed_stages", "output", "rejects", "config"}
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    # a cluster of our own even if `ray start` left one on this machine (ray.init would join it)
-    ray.init(
-        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False
-    )
-    yield
-    ray.shutdown()
-
-
 def _wordy(i: int, variant: int) -> str:
     """A problem without any number: all of them share one (empty) number sequence, a group too big
     for all-pairs, so they go through MinHash band keys."""
@@ -105,7 +95,7 @@ def _same_run(ray_run, local_run, ray_out: Path, local_out: Path) -> None:
     assert ray_run.stats["config"]["engine"] == "ray"
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 @pytest.mark.parametrize(
     "config",
     [
@@ -134,7 +124,7 @@ def test_ray_engine_gives_the_local_engines_output(inputs, tmp_path, config):
     assert len(list((tmp_path / "ray.jsonl.work" / "ingest").glob("shard*"))) >= 3
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_killed_worker_is_retried_and_the_output_is_unchanged(inputs, tmp_path, monkeypatch):
     """A filter (registered from user code, so it runs inside the ingest tasks) kills its own Ray
     worker process with SIGKILL the first time it sees one row: Ray runs that task again."""
@@ -180,7 +170,7 @@ def worker_killer(prompt, reference, settings):
     assert "worker_killer" in on_ray.stats["config"]["filters"]
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_ray_run_resumes_from_its_work_dir_and_reruns_changed_stages(inputs, tmp_path):
     config = replace(SMALL_RANGES, engine="ray")
     first = clean(inputs, tmp_path / "out.jsonl", config=config)
@@ -199,7 +189,7 @@ def test_ray_run_resumes_from_its_work_dir_and_reruns_changed_stages(inputs, tmp
     )
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_bad_row_stops_a_ray_run_with_the_local_engines_one_line_error(tmp_path):
     rows = make_corpus(400, seed=2)
     write_rows(tmp_path / "in.jsonl", rows)

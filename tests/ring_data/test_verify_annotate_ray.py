@@ -25,16 +25,6 @@ RUN_FIELDS = {"seconds", "rows_per_s", "problems_per_s", "output", "rejects", "c
 TIMINGS = {"generate_s", "verify_s", "verify_wait_s", "verify_share", "overlap"}
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    # a cluster of our own even if `ray start` left one on this machine (ray.init would join it)
-    ray.init(
-        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False
-    )
-    yield
-    ray.shutdown()
-
-
 def _write(path: Path, rows: list[dict], extra: str = "") -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + extra)
     return path
@@ -111,7 +101,7 @@ def _verify_rows() -> list[dict]:
     return rows
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_verify_on_ray_gives_the_local_engines_files_and_resumes(tmp_path):
     rows = _verify_rows()
     src = _write(tmp_path / "in.jsonl", rows)
@@ -176,7 +166,7 @@ def local_run(model_dir, annotate_input, tmp_path_factory):
     return _annotate(src, out, f"hf:{model_dir}", ANNOTATE), out
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_annotate_on_ray_actors_gives_the_local_engines_files(model_dir, annotate_input, local_run, tmp_path):
     _, src = annotate_input
     local, local_out = local_run
@@ -191,7 +181,7 @@ def test_annotate_on_ray_actors_gives_the_local_engines_files(model_dir, annotat
     assert {"extreme_pass_rate", "unknown_domain", "bad_row"} <= set(on_ray.rejected_by_reason)
 
 
-@pytest.mark.usefixtures("cluster")
+@pytest.mark.usefixtures("ray_cluster")
 def test_ray_annotate_resumes_and_a_killed_actor_is_restarted(
     model_dir, annotate_input, local_run, tmp_path, monkeypatch
 ):

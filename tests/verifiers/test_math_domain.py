@@ -73,6 +73,17 @@ def test_reference_checks():
     assert not check_reference({"answer": "\\frac{"}, "math").ok
 
 
+@pytest.mark.parametrize("gold", ["{", "\\frac{", "}{", "x}"])
+def test_a_reference_with_unbalanced_braces_is_invalid_in_verify_as_in_check_reference(gold):
+    """Such a reference can equal no response: the row is broken, and saying ``wrong`` would blame
+    the policy (a reward of 0 for a right answer) instead of naming the row."""
+    assert not check_reference({"answer": gold}, "math").ok
+    for response in ("\\boxed{5}", "\\boxed{" + gold + "}", "The answer is " + gold):
+        assert verify_math(response, {"answer": gold}).status == Status.INVALID_REFERENCE
+    # escaped braces are text, not groups
+    assert verify_math("\\boxed{\\{1, 2\\}}", {"answer": "\\{1, 2\\}"}).correct
+
+
 PAYLOADS = [
     "\\boxed{__import__('pathlib').Path('{f}').touch() or 2}",
     "Answer: __import__('os').system('touch {f}')",

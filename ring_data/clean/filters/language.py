@@ -1,5 +1,5 @@
-"""``language``: letters mostly outside the accepted scripts (Latin, CJK, Greek by default); with
-``languages``, langdetect must also name one of them (every domain)."""
+"""``language``: letters mostly outside the accepted scripts (Latin, CJK = Han + kana + Hangul, Greek
+by default); with ``languages``, langdetect must also name one of them (every domain)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,23 @@ from typing import Any
 
 from .base import Evidence, Settings, register_filter
 
+# "CJK" is the writing of Chinese, Japanese and Korean: Han ideographs (whose Unicode names start with
+# CJK), and the kana and Hangul letters written with them (a Japanese problem is often mostly kana)
+_CJK_FAMILY = frozenset({"HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "HANGUL"})
+
+
+def _script(ch: str) -> str:
+    words = unicodedata.name(ch, "UNKNOWN").split(" ", 2)
+    if words[0] in ("HALFWIDTH", "FULLWIDTH") and len(words) > 1:  # the letter's own script
+        words = words[1:]
+    return "CJK" if words[0] in _CJK_FAMILY else words[0]
+
 
 def _letter_scripts(text: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for ch in text:
         if ch.isalpha():
-            name = unicodedata.name(ch, "")
-            script = name.split(" ", 1)[0] if name else "UNKNOWN"
+            script = _script(ch)
             counts[script] = counts.get(script, 0) + 1
     return counts
 
