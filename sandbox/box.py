@@ -38,6 +38,47 @@ WATCH_EVERY_S = 0.25  # how often a wait for a reply checks that the server is n
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ring-sandbox-spawn")
 
 
+# Plain-process level: a box's host scratch dir is named after the process that made it. Its server
+# removes it when the host goes away, except where it cannot: the box's uid may not delete entries of a
+# TMPDIR it does not own. Whoever next makes a box removes the dirs of hosts that no longer exist.
+SCRATCH_PREFIX = "ring-box-"
+SWEEP_EVERY_S = 60.0
+_last_sweep = [float("-inf")]
+
+
+def sweep_stale_scratch(root: str | None = None, *, force: bool = False) -> list[str]:
+    """Remove the scratch dirs under ``root`` (default: the temp dir) whose host process is gone; at
+    most once a minute per process unless ``force``. Returns the removed paths."""
+    now = time.monotonic()
+    if not force and now - _last_sweep[0] < SWEEP_EVERY_S:
+        return []
+    _last_sweep[0] = now
+    root = root or tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(SCRATCH_PREFIX)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        pid = name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path = os.path.join(root, name)
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.exists(path):
+                removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (permission denied: it exists)
+        return True
+    return True
+
+
 class BoxError(RuntimeError):
     """The box failed (died, hung, spoke garbage): a sandbox error, never the program's fault."""
 
@@ -54,7 +95,8 @@ class Box:
         try:
             self.lease = isolate.UidLease() if plan.drop_uid else None
             if plan.level == "none":
-                self.host_scratch = tempfile.mkdtemp(prefix="ring-box-")
+                sweep_stale_scratch()
+                self.host_scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
                 if self.lease:
                     os.chown(self.host_scratch, self.lease.uid, self.lease.uid)
         except (OSError, RuntimeError) as e:  # no free uid, no room for scratch: the sandbox's problem

@@ -222,3 +222,35 @@ def test_boxes_of_a_host_that_dies_without_cleanup_leave_nothing(when):
         for pid in forked:
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@needs_root
+@pytest.mark.parametrize("level", ["none"], indirect=True)
+def test_scratch_its_server_could_not_remove_goes_with_the_next_box(level, monkeypatch):
+    """Was: in a temp dir owned by root (mode 0755), the server of a host that died cannot remove its
+    own scratch dir (its uid may not delete entries there), so every such death left one for good.
+    The next box made on the machine removes the dirs whose host process is gone, and only those."""
+    scratch = tempfile.mkdtemp(prefix="ring-teardown-")
+    os.chmod(scratch, 0o755)
+    env = dict(os.environ, RING_SANDBOX_ISOLATION="none", RING_SANDBOX_UID_BASE=str(UID_BASE))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOST_DIES, scratch, str(REPO), "idle"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    out, _ = proc.communicate(timeout=60)
+    try:
+        assert wait_until_gone(int(out.split()[0]), 8) == []
+        stale = os.listdir(scratch)
+        assert len(stale) == 1 and stale[0].startswith(f"{box.SCRATCH_PREFIX}{proc.pid}-")  # the case
+        live = f"{box.SCRATCH_PREFIX}{os.getpid()}-someone-elses"  # a live host's dir: never touched
+        os.mkdir(os.path.join(scratch, live))
+        monkeypatch.setattr(tempfile, "tempdir", scratch)
+        monkeypatch.setattr(box, "_last_sweep", [float("-inf")])
+        assert sandbox.run_code("print('next')", "python").stdout == "next\n"
+        left = os.listdir(scratch)
+        assert stale[0] not in left and live in left
+    finally:
+        box.POOL.close()
+        shutil.rmtree(scratch, ignore_errors=True)
