@@ -14,12 +14,13 @@ import polars as pl
 # Its *math signature* is that sequence: every number (normalised: ``1{,}000`` = ``1,000`` = ``1 000``
 # = ``1.000`` = ``1000``, full-width digits via NFKC; any other ``.`` or ``,`` between digits splits
 # them, so ``3.5`` and ``3,5`` and the list ``5,4`` / ``5, 4`` all read ``3 5`` / ``5 4``), numbers
-# spelled out (2-20 and the tens in en/fr/es/pt/vi, Chinese/Japanese numerals before a counter), and
+# spelled out (2-20 and the tens in en/fr/es/pt/vi, Chinese/Japanese numerals before a counter, Korean
+# native numerals 2-9 and 20 as words of their own), and
 # inside math mode (``$..$``, ``$$..$$``, ``\(..\)``, ``\[..\]``) every LaTeX command, single Latin
 # letter and operator; prose words of any language, ``\text{..}`` contents, spacing/size/font commands,
 # braces and punctuation are dropped. Dedup never uses it (exact and near dedup keep the word tokens
 # above), so it has its own version.
-MATH_SIG_VERSION = "1"
+MATH_SIG_VERSION = "2"  # 2: Korean numerals
 
 # Numbers spelled out: translators write "7 people" as "七个人" and "ten boxes" as "dix boîtes". 2 to 20 and
 # the tens (one / un / 一 is also an article: left out; so are words that are also common English words,
@@ -91,6 +92,24 @@ _NUMBER_WORD_PATTERN = (
     + "|".join(sorted(_NUMBER_WORD_VALUES, key=len, reverse=True))
     + r")(?-u:\b))"
 )
+# Korean writes counted things with native numerals before the noun ("여덟 개의 원": eight circles, "두
+# 점": two points). Hangul has no ASCII word boundary, so a numeral counts only as a word of its own,
+# after a space or the start and before a space (세제곱, a cube, is no 3); ordinals (네 번째,
+# fourth) are no numbers, as in English. 하나/한 (one) is
+# left out as in the other languages; 열 (ten) too: as a word of its own it is also "column".
+_KO_NUMBERS = {
+    "두": 2,
+    "세": 3,
+    "네": 4,
+    "다섯": 5,
+    "여섯": 6,
+    "일곱": 7,
+    "여덟": 8,
+    "아홉": 9,
+    "스무": 20,
+    "스물": 20,
+}
+_KO_NUMBER_ALTERNATIVES = "|".join(sorted(_KO_NUMBERS, key=len, reverse=True))
 _CJK_NUMERALS = "零一二两三四五六七八九十百千"
 _CJK_COUNTERS = [
     "个",
@@ -205,9 +224,12 @@ _MATH_PIECES = (
     + r"]+(?:"
     + "|".join(_CJK_COUNTERS)
     + r")"  # 七个人, 三つ: numeral + counter
+    + r"|(?:^|\s)(?:"
+    + _KO_NUMBER_ALTERNATIVES
+    + r")\s(?:번째)?"  # 여덟 개: a Korean numeral as a word of its own (네 번째, fourth: dropped below)
 )
 _MATH_TOKEN = (
-    _NUMBER_WORD_PATTERN + r"|[" + _CJK_NUMERALS + r"]+"
+    _NUMBER_WORD_PATTERN + r"|[" + _CJK_NUMERALS + r"]+|" + _KO_NUMBER_ALTERNATIVES + r""
     r"|\\[A-Za-z]+|\\[()\[\]]|\d+|[A-Za-z]|[+\-*/=<>^_|!()\[\]']"
     r"|[\u2264\u2265\u2260\u00d7\u00b7\u00f7\u2212\u00b1\u221e\u221a\u03c0\u2220\u25b3\u22a5\u2225]"
 )
@@ -303,7 +325,8 @@ def math_token_expr(text: pl.Expr, *, nfkc: bool = True) -> pl.Expr:
         math.str.replace_all(
             r"\\(?:" + _MATH_TEXT_COMMANDS + r")\s*\{[^{}]*\}"  # words, any language
             r"|\\(?:begin|end)\s*\{[^{}]*\}"  # environment names are not variables
-            r"|\\%|%|\u00b0|\^\s*\{?\s*\\circ\s*\}?",  # percent, degrees
+            r"|\\%|%|\u00b0|\^\s*\{?\s*\\circ\s*\}?"  # percent, degrees
+            r"|(?:" + _KO_NUMBER_ALTERNATIVES + r")\s번째",  # an ordinal, as "fourth" is no number
             " ",
         )
         .str.replace_all(num, "${1}${2}${3}")
@@ -314,6 +337,8 @@ def math_token_expr(text: pl.Expr, *, nfkc: bool = True) -> pl.Expr:
 
 def canonical_math_token(token: str) -> str:
     """One raw math token -> its canonical spelling, or "" when it carries no mathematics."""
+    if token in _KO_NUMBERS:
+        return str(_KO_NUMBERS[token])
     if token[0] in _CJK_NUMERALS:
         value = _cjk_number(token)
         return str(value) if value is not None and value >= 2 else ""

@@ -32,6 +32,9 @@ from ring_data.io import read_rows, write_rows
         ),
         # numbers spelled out (2 to 20, tens) and CJK numerals before a counter
         ("Ten boxes, dix boîtes, 十个盒子, 三角形, thirty-five.", ["10", "10", "10", "35"]),
+        # Korean native numerals as words of their own; a cube (세제곱) and an ordinal (네 번째) are not
+        ("여덟 개의 원과 두 점, 세제곱수, 네 번째 항", ["8", "2"]),
+        ("등차수열에서 네 번째 항이 $200$이고 세 개의 항", ["200", "3"]),
         # LaTeX commands and single-letter variables kept, spellings merged, layout dropped
         (r"Find $\dfrac{a}{b}\le \left( x \right)$.", [r"\frac", "a", "b", r"\leq", "(", "x", ")"]),
         (r"求 $\tfrac{a}{b} \leq \sqrt{x}$ 的值。", [r"\frac", "a", "b", r"\leq", r"\sqrt", "x"]),
@@ -238,7 +241,7 @@ def _mmath(lang):
 
 def test_real_translations_held_out_and_all_indexed():
     """AIME 2024: index built from the English text only; the published Chinese, Japanese, French and
-    Vietnamese translations (with their answers) are caught by the math signature; against the
+    Vietnamese and Korean translations (with their answers) are caught by the math signature; against the
     shipped indexes (every language) they are caught by the word rules."""
     en = [q for q in _mmath("en") if q["data_source"] == "AIME2024"]
     held_out = dc.BenchmarkIndex.build(
@@ -249,7 +252,7 @@ def test_real_translations_held_out_and_all_indexed():
         common=dc.common_math_ngrams(),
     )
     shipped = dc.load_builtin(["aime2024"])
-    for lang in ("zh", "ja", "fr", "vi"):
+    for lang in ("zh", "ja", "fr", "vi", "ko"):
         qs = [q for q in _mmath(lang) if q["data_source"] == "AIME2024"]
         texts = [q["question"] for q in qs]
         enc = encode(texts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ from .params import MATH_N
 
 INDEX_DIR = Path(__file__).parents[1] / "indexes"
 COMMON_MATH_NGRAMS = "math_common.npy"  # math n-grams shared by >= 3 shipped items: common phrasing
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -260,6 +263,13 @@ class BenchmarkIndex:
         if "sig_lang" in a:
             a["sig_lang"] = [langs[k] for k in a["sig_lang"]]
         if manifest.get("math_signature_version", MATH_SIG_VERSION) != MATH_SIG_VERSION:
+            log.warning(
+                "%s: math signatures of version %s, this version reads %s: the index is used without "
+                "them (no math-signature matching); rebuild it with ring-data index",
+                npz,
+                manifest.get("math_signature_version"),
+                MATH_SIG_VERSION,
+            )
             for k in [k for k in a if k.startswith(("sig_", "mgram_", "mnum_"))]:
                 a.pop(k)  # another signature version: no math matching with this index (rebuild it)
             a.pop("sig_lang", None)
