@@ -100,15 +100,16 @@ class _Server(ThreadingHTTPServer):
         with self.lock:  # one generate at a time: the model is shared
             if body.get("seed") is not None:
                 torch.manual_seed(int(body["seed"]))
-            outs = self.sampler.generate(texts, n, settings)
+            outs = self.sampler.generate_completions(texts, n, settings)
         choices = []
-        for i, text in enumerate(t for group in outs for t in group):
+        for i, c in enumerate(c for group in outs for c in group):
+            reason = "length" if c.truncated else "stop"  # as vLLM reports a cut at max_tokens
             if chat:
                 choices.append(
-                    {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    {"index": i, "message": {"role": "assistant", "content": c.text}, "finish_reason": reason}
                 )
             else:
-                choices.append({"index": i, "text": text, "finish_reason": "stop"})
+                choices.append({"index": i, "text": c.text, "finish_reason": reason})
         return {
             "id": f"cmpl-{uuid.uuid4().hex[:12]}",
             "object": "chat.completion" if chat else "text_completion",

@@ -74,8 +74,17 @@ _FINGERPRINT = (
 )
 
 
+# 2: hf: and vllm: draw each problem from its own seed, as annotate does (1: one seed for the run), so a
+# run written by version 1 is not resumed with version-2 samples
+SAMPLING_VERSION = 2
+
+
 def _fingerprint(cfg: EvalConfig, sampler_spec: str) -> dict[str, Any]:
-    return {"sampler": sampler_spec, **{k: getattr(cfg, k) for k in _FINGERPRINT}}
+    return {
+        "sampler": sampler_spec,
+        **{k: getattr(cfg, k) for k in _FINGERPRINT},
+        "sampling_version": SAMPLING_VERSION,
+    }
 
 
 def _items(row: dict[str, Any], completions: list[Completion]) -> list[tuple]:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -61,6 +62,28 @@ def test_hf_sampler_seed_makes_runs_repeatable_and_batching_changes_nothing_shap
     assert [len(x) for x in small] == [4] * 5
 
 
+def test_hf_completions_are_the_samples_with_their_token_counts_and_cuts(model_dir):
+    """One generation loop: ``sample`` is the texts of ``sample_completions``; a completion's tokens are
+    those before end-of-sequence (the text re-encodes to them) and it is cut exactly when there is none."""
+    rows = prompts(EASY + COIN)
+    settings = SamplingSettings(max_tokens=12, seed=5)
+    sampler = make_sampler(f"hf:{model_dir}", settings, batch_size=16)
+    full = sampler.sample_completions(rows, 4)
+    assert [[c.text for c in group] for group in full] == sampler.sample(rows, 4)
+    tok = sampler.tokenizer
+    for c in (c for group in full for c in group):
+        assert c.truncated is False and 0 < c.tokens < 12, c  # the model learned to stop
+        assert len(tok(c.text, add_special_tokens=False).input_ids) == c.tokens
+    cut = make_sampler(f"hf:{model_dir}", replace(settings, max_tokens=3)).sample_completions(rows, 2)
+    assert all(c.truncated is True and c.tokens == 3 for group in cut for c in group)
+    assert [c.text for c in cut[0]] == [
+        tok.decode(tok(c.text, add_special_tokens=False).input_ids[:3]) for c in full[0][:2]
+    ]  # the same draws as with room to finish, stopped after 3 tokens
+    greedy = make_sampler(f"hf:{model_dir}", SamplingSettings(temperature=0, max_tokens=12))
+    (once,) = greedy.sample_completions(rows[:1], 3)
+    assert once == [once[0]] * 3 and once[0].truncated is False
+
+
 def test_hf_sampler_chat_template_options(model_dir, tmp_path):
     row = EASY[0]
     raw = make_sampler(f"hf:{model_dir}", SamplingSettings(chat_template="none"))
@@ -91,6 +114,20 @@ def test_openai_sampler_against_loopback_server_matches_local_model(model_dir):
         assert {"\\boxed{1}", "\\boxed{2}"} <= {r for x in sampled for r in x}
         completions = make_sampler(f"openai:{srv.url}", greedy, api="completions").sample(prompts(EASY), 3)
         assert [len(x) for x in completions] == [3, 3, 3]
+
+
+def test_openai_completions_take_truncation_from_finish_reason(model_dir):
+    """The loopback server reports ``finish_reason`` "length" for a response cut at ``max_tokens``, as
+    vLLM does; token counts are not in a choice (``usage`` sums all of a request's choices)."""
+    with OpenAICompatServer(model_dir) as srv:
+        for max_tokens, truncated in ((2, True), (16, False)):  # the learned answer takes ~5 tokens
+            sampler = make_sampler(f"openai:{srv.url}", SamplingSettings(max_tokens=max_tokens))
+            got = sampler.sample_completions(prompts(EASY[:2]), 3)
+            assert [len(group) for group in got] == [3, 3]
+            assert {(c.tokens, c.truncated) for group in got for c in group} == {(None, truncated)}, got
+            assert sampler.sample(prompts(EASY[:2]), 3) == [[c.text for c in group] for group in got]
+        raw = make_sampler(f"openai:{srv.url}", SamplingSettings(max_tokens=2), api="completions")
+        assert all(isinstance(c.truncated, bool) for c in raw.sample_completions(prompts(EASY[:2]), 3)[0])
 
 
 class IgnoresN(OpenAIHandler):
@@ -189,6 +226,78 @@ def test_samples_file_sampler(tmp_path):
         make_sampler(f"samples:{path}")
 
 
+def test_samples_file_lengths_truncation_and_benchmarks(tmp_path):
+    from ring_data.annotate.samplers import Completion
+
+    path = tmp_path / "s.jsonl"
+    lines = [
+        {
+            "id": "a",
+            "benchmark": "b1",
+            "responses": ["x", "y"],
+            "lengths": [3, None],
+            "truncated": [True, None],
+        },
+        {"id": "a", "benchmark": "b2", "responses": ["z"], "lengths": [9], "truncated": [False]},
+        {"id": "c", "responses": ["w"]},
+    ]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    sampler = make_sampler(f"samples:{path}")
+    a, c = prompts([{"id": i, "domain": "math", "prompt": "p"} for i in ("a", "c")])
+    assert sampler.sample_completions([a, c], 5) == [[Completion("z", 9, False)], [Completion("w")]]
+    assert sampler.sample([a], 5) == [["z"]]  # annotate: the last line for an id
+    assert sampler.lookup("a", 1, "b1") == [Completion("x", 3, True)]  # eval: that benchmark's line
+    assert sampler.lookup("c", 5, "b1") == [Completion("w")]  # a line without a benchmark serves any
+    assert sampler.lookup("a", 5, "b3") == []
+    for bad, field in (
+        ({"lengths": [1]}, "lengths"),  # not as long as responses
+        ({"lengths": [1, -2]}, "lengths"),
+        ({"lengths": [1, True]}, "lengths"),
+        ({"truncated": [0, 1]}, "truncated"),
+        ({"truncated": "no"}, "truncated"),
+    ):
+        path.write_text(
+            json.dumps({"id": "ok", "responses": ["1"]})
+            + "\n"
+            + json.dumps({"id": "a", "responses": ["1", "2"], **bad})
+        )
+        with pytest.raises(BadInputError, match=rf"s.jsonl:2: field '{field}'"):
+            make_sampler(f"samples:{path}")
+
+
+def test_a_user_sampler_implements_either_method(monkeypatch):
+    """``sample`` only: its completions carry no tokens or truncation; ``sample_completions`` only:
+    ``sample`` is its texts; neither: refused when registered (each default calls the other)."""
+    from ring_data.annotate.samplers import Completion, Sampler, base, register_sampler
+
+    monkeypatch.setattr(base, "_SAMPLERS", dict(base._SAMPLERS))
+
+    @register_sampler("texts-only")
+    class TextsOnly(Sampler):
+        def __init__(self, target, settings=None):
+            pass
+
+        def sample(self, prompts, n):
+            return [[f"{p.id}-{i}" for i in range(n)] for p in prompts]
+
+    @register_sampler("full")
+    class Full(Sampler):
+        def __init__(self, target, settings=None):
+            pass
+
+        def sample_completions(self, prompts, n):
+            return [[Completion(p.id, 1, True)] * n for p in prompts]
+
+    rows = prompts(EASY[:2])
+    assert make_sampler("texts-only:x").sample_completions(rows, 2) == [
+        [Completion("easy0-0"), Completion("easy0-1")],
+        [Completion("easy1-0"), Completion("easy1-1")],
+    ]
+    assert make_sampler("full:x").sample(rows, 2) == [["easy0", "easy0"], ["easy1", "easy1"]]
+    with pytest.raises(TypeError, match="must implement sample\\(\\) or sample_completions\\(\\)"):
+        register_sampler("neither")(type("Neither", (Sampler,), {}))
+
+
 def test_a_sampler_registered_from_user_code_is_picked_by_its_spec(tmp_path, monkeypatch):
     """A sampler is one registered class: ``@register_sampler("kind")`` makes ``kind:target`` a spec of
     ``make_sampler``, of ``annotate`` and of the ``--sampler`` option (its batch-size default too)."""
@@ -258,6 +367,63 @@ def test_vllm_sampling_params_are_valid_for_vllm(temperature):
     assert (params.n, params.max_tokens) == (8 if temperature else 1, 12)
 
 
+def test_vllm_completions_from_vllms_own_output_classes():
+    """What ``VLLMSampler.sample_completions`` makes of ``LLM.chat``/``generate``'s outputs, built with
+    vLLM's own ``RequestOutput``/``CompletionOutput``: index order, the stopping token (end-of-sequence,
+    or a stop token id) not counted, ``finish_reason == "length"`` as the cut, greedy's one response n
+    times; and the per-problem ``SamplingParams`` it sends."""
+    vllm = pytest.importorskip("vllm", reason="the dev install puts vllm's wheel (API classes) here")
+    from vllm import SamplingParams
+    from vllm.outputs import CompletionOutput, RequestOutput
+
+    from ring_data.annotate.samplers.base import Completion
+    from ring_data.annotate.samplers.vllm import VLLMSampler, completions_from_outputs, sampling_params
+    from ring_data.annotate.seeding import row_seed
+
+    def request(*completions):
+        outputs = [
+            CompletionOutput(
+                index=i,
+                text=t,
+                token_ids=ids,
+                cumulative_logprob=None,
+                logprobs=None,
+                finish_reason=r,
+                stop_reason=stop,
+            )
+            for i, t, ids, r, stop in completions
+        ]
+        return RequestOutput(
+            request_id="0",
+            prompt=None,
+            prompt_token_ids=[5, 6],
+            prompt_logprobs=None,
+            outputs=outputs,
+            finished=True,
+        )
+
+    eos, im_end = 2, 9
+    sampled = request(
+        (1, "cut", [7, 7, 7, 7], "length", None),
+        (0, "done", [7, 8, eos], "stop", None),  # vLLM keeps the end-of-sequence token
+        (2, "chat end", [8, im_end], "stop", im_end),  # a stop token id from the generation config
+    )
+    greedy = request((0, "only", [7, 7], "stop", None))  # already without its end token: nothing removed
+    assert completions_from_outputs([sampled, greedy], 3, eos) == [
+        [Completion("done", 2, False), Completion("cut", 4, True), Completion("chat end", 1, False)],
+        [Completion("only", 2, False)] * 3,
+    ]
+
+    sampler = VLLMSampler.__new__(VLLMSampler)  # no engine: params() builds vLLM's own SamplingParams
+    sampler._vllm, sampler.settings = vllm, SamplingSettings(max_tokens=12, seed=3)
+    rows = prompts(COIN)
+    params = sampler.params(4, rows)
+    assert all(isinstance(p, SamplingParams) for p in params)
+    assert [p.seed for p in params] == [row_seed(3, r.id) for r in rows]
+    assert params[0].n == 4 and params[0].max_tokens == 12
+    assert sampling_params(vllm, SamplingSettings(temperature=0), 4).n == 1  # greedy: once, repeated
+
+
 def test_vllm_sampler_without_vllm_is_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # what an environment without the package sees
     with pytest.raises(UserError, match="needs the vllm package") as err:
@@ -272,6 +438,10 @@ def test_vllm_sampler_live(model_dir):
     sampler = make_sampler(f"vllm:{model_dir}", SamplingSettings(max_tokens=12), gpu_memory_utilization=0.3)
     out = sampler.sample(prompts(EASY + COIN), 8)
     assert [len(x) for x in out] == [8] * 5 and all(isinstance(t, str) for x in out for t in x)
+    full = sampler.sample_completions(prompts(EASY + COIN), 8)
+    assert [len(x) for x in full] == [8] * 5
+    # the end-of-sequence token is not counted, so only a response cut by max_tokens reaches 12
+    assert all(c.truncated == (c.tokens == 12) for x in full for c in x)
     # vLLM loads the tokenizer its own way (as the model family's tokenizer), so no learned answers here
 
 

@@ -146,6 +146,12 @@ def test_samples_path_end_to_end_figures_by_hand(files):
             f"samples:{files / 'samples.jsonl'}",
             out,
         )
+    # an eval written before per-problem seeding (no sampling_version) is not resumed with new samples
+    conf = json.loads((out / "eval.config.json").read_text())
+    conf.pop("sampling_version")
+    (out / "eval.config.json").write_text(json.dumps(conf))
+    with pytest.raises(UserError, match="other settings \\(sampling_version\\)"):
+        run_eval(_cfg(files), f"samples:{files / 'samples.jsonl'}", out)
     fresh = run_eval(_cfg(files, resume=False), f"samples:{files / 'samples.jsonl'}", out)
     assert fresh["benchmarks"] == res["benchmarks"]
     assert len((out / "problems.jsonl").read_text().splitlines()) == 4
@@ -259,6 +265,67 @@ def test_hf_path_lengths_truncation_and_rescoring(tmp_path):
         tmp_path / "re",
     )
     assert again["benchmarks"]["add"] == b
+
+
+def test_hf_eval_samples_are_annotates_whatever_shares_the_batch(tmp_path):
+    """eval's ``hf:`` responses are the annotate sampler's (one generation loop): a problem's samples come
+    from the run's seed and its id, so they equal what ``HFSampler`` draws for that problem alone, with
+    the same lengths and cuts, whichever problems share eval's batch."""
+    from ring_data.annotate.prompts import build_prompt
+    from ring_data.annotate.samplers import SamplingSettings, make_sampler
+    from ring_data.annotate.tiny_model import build_tiny_model
+    from ring_train.eval.benchmarks import load_benchmark, template_for
+
+    pairs = [(f"Flip coin {i}.", f"\\boxed{{{side}}}") for i in range(5) for side in (1, 2)]
+    model = build_tiny_model(tmp_path / "m", train_pairs=pairs * 2, steps=60, seed=2)
+    rows = [
+        {"id": f"coin{i}", "domain": "math", "prompt": f"Flip coin {i}.", "reference": {"answer": "1"}}
+        for i in range(5)
+    ]
+    write_jsonl(tmp_path / "coins.jsonl", rows)
+    cfg = EvalConfig(
+        benchmarks=[str(tmp_path / "coins.jsonl")], n=4, max_tokens=6, seed=11, batch_size=3, logger="none"
+    )
+    run_eval(cfg, f"hf:{model}", tmp_path / "out", sampler_options={"batch_size": 8})
+    saved = {s["id"]: s for s in map(json.loads, (tmp_path / "out/samples.jsonl").read_text().splitlines())}
+    bench = load_benchmark(str(tmp_path / "coins.jsonl"))
+    annotate_sampler = make_sampler(f"hf:{model}", cfg.settings(), batch_size=4)
+    for row in rows[::-1]:  # one problem per call, in the other order
+        prompt = build_prompt(row, templates={"math": template_for(bench, "math", {})})
+        (alone,) = annotate_sampler.sample_completions([prompt], 4)
+        assert saved[row["id"]]["responses"] == [c.text for c in alone]
+        assert saved[row["id"]]["lengths"] == [c.tokens for c in alone]
+        assert saved[row["id"]]["truncated"] == [c.truncated for c in alone]
+    assert len({tuple(s["responses"]) for s in saved.values()}) > 1  # sampled: each problem its own draws
+    other = make_sampler(f"hf:{model}", SamplingSettings(max_tokens=6, seed=12)).sample(
+        [build_prompt(r, templates={"math": template_for(bench, "math", {})}) for r in rows], 4
+    )
+    assert other != [saved[r["id"]]["responses"] for r in rows]  # and the seed does change them
+
+
+def test_openai_eval_counts_tokens_with_the_tokenizer_and_takes_the_servers_cuts(tmp_path):
+    """Eval's own part: a sampler that gives no token count (``openai:``) is counted with ``--tokenizer``;
+    truncation is the server's ``finish_reason``."""
+    from ring_data.annotate.samplers.hf import load_tokenizer
+    from ring_data.annotate.server import OpenAICompatServer
+    from ring_data.annotate.tiny_model import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "m", train_pairs=[("Compute 2+2.", "\\boxed{4}")] * 4, steps=40)
+    write_jsonl(tmp_path / "add.jsonl", [ROWS[0] | {"prompt": "Compute 2+2.", "reference": {"answer": "4"}}])
+    tok = load_tokenizer(model)
+    with OpenAICompatServer(str(model)) as srv:
+        for max_tokens in (2, 32):
+            cfg = EvalConfig(
+                benchmarks=[str(tmp_path / "add.jsonl")], n=3, max_tokens=max_tokens, logger="none"
+            )
+            out = tmp_path / f"out{max_tokens}"
+            run_eval(cfg, f"openai:{srv.url}", out, tokenizer=str(model))
+            (rec,) = [json.loads(x) for x in (out / "problems.jsonl").read_text().splitlines()]
+            (saved,) = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+            assert rec["tokens"] == [
+                len(tok(t, add_special_tokens=False).input_ids) for t in saved["responses"]
+            ]
+            assert rec["truncated"] == [max_tokens == 2] * 3 and all(t <= max_tokens for t in rec["tokens"])
 
 
 def test_the_new_verbs_are_listed():

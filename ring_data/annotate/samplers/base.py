@@ -1,10 +1,14 @@
-"""One interface for every way of drawing responses: ``Sampler.sample(prompts, n) -> responses``, and the
-registry that picks one by the kind in a spec (``kind:target``).
+"""One interface for every way of drawing responses: ``Sampler.sample(prompts, n) -> responses`` (annotate)
+and ``Sampler.sample_completions(prompts, n) -> completions`` (the same draws with each response's token
+count and whether ``max_tokens`` cut it, what ``ring-train eval`` reports), and the registry that picks
+a sampler by the kind in a spec (``kind:target``).
 
 A sampler is one registered class: ``@register_sampler("kind")`` on a :class:`Sampler` subclass whose
-constructor takes ``(target, settings, **options)``. Every module of this package registers its own
-when :func:`make_sampler` first runs (a new built-in sampler is one new file here plus its test);
-user code registers its own before calling it.
+constructor takes ``(target, settings, **options)`` and that implements ``sample_completions`` (the
+built-in ones: one generation loop serves both methods) or only ``sample`` (then its completions have
+unknown tokens and truncation). Every module of this package registers its own when
+:func:`make_sampler` first runs (a new built-in sampler is one new file here plus its test); user code
+registers its own before calling it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,16 +52,34 @@ class SamplingSettings:
     seed: int | None = 0
 
 
-class Sampler(ABC):
-    """Draws ``n`` responses per prompt. ``model`` is the label written to ``difficulty.model``."""
+@dataclass(frozen=True)
+class Completion:
+    """One response and what the sampler knows of how it ended."""
+
+    text: str
+    tokens: int | None = None  # generated tokens, end-of-sequence not counted; None: unknown
+    truncated: bool | None = None  # stopped by ``max_tokens``; None: unknown
+
+
+class Sampler:
+    """Draws ``n`` responses per prompt. ``model`` is the label written to ``difficulty.model``.
+
+    A subclass implements :meth:`sample_completions` or :meth:`sample`; each default is the other's
+    result (texts only, or wrapped with tokens and truncation unknown)."""
 
     model: str = ""
     cpu_bound: bool = False  # generation runs on this machine's CPU cores (verification would compete)
 
-    @abstractmethod
     def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
         """One list of responses per prompt, in prompt order. A sampler that has no responses for a
         prompt (``samples:`` without that id) returns an empty list for it; fewer than ``n`` is allowed."""
+        _check_implemented(type(self))
+        return [[c.text for c in group] for group in self.sample_completions(prompts, n)]
+
+    def sample_completions(self, prompts: Sequence[Prompt], n: int) -> list[list[Completion]]:
+        """:meth:`sample`'s responses with their token counts and truncation where the sampler knows them."""
+        _check_implemented(type(self))
+        return [[Completion(text) for text in group] for group in self.sample(prompts, n)]
 
     def failure(self, prompt_id: str) -> str | None:
         """Why a prompt got no responses (e.g. the server refused it as too long), once; None if unknown."""
@@ -80,6 +101,12 @@ class Sampler(ABC):
         self.close()
 
 
+def _check_implemented(cls: type[Sampler]) -> None:
+    """Each default calls the other: a class that overrides neither would recurse forever."""
+    if cls.sample is Sampler.sample and cls.sample_completions is Sampler.sample_completions:
+        raise TypeError(f"{cls.__name__} must implement sample() or sample_completions()")
+
+
 _SAMPLERS: dict[str, type[Sampler]] = {}
 
 
@@ -91,6 +118,7 @@ def register_sampler(kind: str, *, override: bool = False) -> Callable[[type[Sam
     def add(cls: type[Sampler]) -> type[Sampler]:
         if not (isinstance(cls, type) and issubclass(cls, Sampler)):
             raise TypeError(f"register_sampler({kind!r}) decorates a Sampler subclass, got {cls!r}")
+        _check_implemented(cls)
         if kind in _SAMPLERS and _SAMPLERS[kind] is not cls and not override:
             raise ValueError(f"sampler {kind!r} is already registered (pass override=True to replace it)")
         _SAMPLERS[kind] = cls

@@ -11,7 +11,7 @@ from pathlib import Path
 from ring_data.errors import UserError
 
 from ..seeding import row_seed, row_seeded_sampling
-from .base import Prompt, Sampler, SamplingSettings, register_sampler
+from .base import Completion, Prompt, Sampler, SamplingSettings, register_sampler
 
 log = logging.getLogger(__name__)
 
@@ -98,25 +98,34 @@ class HFSampler(Sampler):
     def default_batch_size(cls, options) -> int:
         return 16  # problems per call; ``batch_size`` sequences per generate call
 
-    def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
+    def sample_completions(self, prompts: Sequence[Prompt], n: int) -> list[list[Completion]]:
         seed = self.settings.seed  # per problem: its samples do not depend on the rest of the batch
         seeds = None if seed is None else [row_seed(seed, p.id) for p in prompts]
-        return self.generate([self.render(p) for p in prompts], n, self.settings, seeds)
+        return self.generate_completions([self.render(p) for p in prompts], n, self.settings, seeds)
 
     def generate(
         self, texts: Sequence[str], n: int, settings: SamplingSettings, seeds: Sequence[int] | None = None
     ) -> list[list[str]]:
+        """The texts of :meth:`generate_completions`."""
+        return [[c.text for c in group] for group in self.generate_completions(texts, n, settings, seeds)]
+
+    def generate_completions(
+        self, texts: Sequence[str], n: int, settings: SamplingSettings, seeds: Sequence[int] | None = None
+    ) -> list[list[Completion]]:
         """``n`` completions for each rendered text (also used by the loopback OpenAI server); with
-        ``seeds`` (one per text) each text's samples come from its own random stream."""
+        ``seeds`` (one per text) each text's samples come from its own random stream. A completion's
+        tokens are those before the first end-of-sequence token; without one it was cut at
+        ``max_tokens`` (``generate`` stops a sequence only there or at end-of-sequence)."""
         import torch
 
         if seeds is None and settings.seed is not None and not self._seeded:  # seed once per run
             torch.manual_seed(settings.seed)
             self._seeded = True
         per_call = max(1, self.batch_size // max(1, n))
+        eos = self.tokenizer.eos_token_id
         # similar lengths share a generate call, so little of each batch is padding
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[list[str]] = [[] for _ in texts]
+        out: list[list[Completion]] = [[] for _ in texts]
         for start in range(0, len(order), per_call):
             idx = order[start : start + per_call]
             chunk = [texts[i] for i in idx]
@@ -128,7 +137,7 @@ class HFSampler(Sampler):
                 max_new_tokens=settings.max_tokens,
                 num_return_sequences=k,
                 pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
+                eos_token_id=eos,
             )
             if greedy:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
@@ -145,8 +154,16 @@ class HFSampler(Sampler):
                 seqs = self.lm.generate(**enc, **kwargs)
             new = seqs[:, enc["input_ids"].shape[1] :]
             decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            done = [_completion(text, ids, eos) for text, ids in zip(decoded, new.tolist())]
             if greedy:
-                decoded = [text for text in decoded for _ in range(n)]
+                done = [c for c in done for _ in range(n)]
             for j, i in enumerate(idx):
-                out[i] = decoded[j * n : (j + 1) * n]
+                out[i] = done[j * n : (j + 1) * n]
         return out
+
+
+def _completion(text: str, ids: list[int], eos: int | None) -> Completion:
+    """The decoded text (the whole row, padding skipped as special tokens, as annotate always decoded it)
+    with the count of tokens before end-of-sequence; no end-of-sequence: cut at ``max_tokens``."""
+    end = ids.index(eos) if eos is not None and eos in ids else None
+    return Completion(text, len(ids) if end is None else end, end is None)

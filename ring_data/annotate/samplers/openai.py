@@ -1,8 +1,9 @@
 """``openai:URL``: any OpenAI-compatible server (``vllm serve``, SGLang, TGI) over plain HTTP.
 
 Prompts of a batch are sent concurrently (a thread pool), each request asks for all ``n`` choices and
-tops up when a server returns fewer. Connection errors, timeouts, 429 and 5xx are retried with
-exponential back-off; other 4xx fail at once with the server's message. Standard library only.
+tops up when a server returns fewer; a choice whose ``finish_reason`` is "length" was cut at
+``max_tokens``. Connection errors, timeouts, 429 and 5xx are retried with exponential back-off; other
+4xx fail at once with the server's message. Standard library only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from ring_data.errors import UserError
 
-from .base import Prompt, Sampler, SamplingSettings, register_sampler
+from .base import Completion, Prompt, Sampler, SamplingSettings, register_sampler
 
 log = logging.getLogger(__name__)
 RETRYABLE_HTTP = {408, 409, 429, 500, 502, 503, 504}
@@ -139,13 +140,13 @@ class OpenAISampler(Sampler):
             body["prompt"] = prompt.as_text()
         return body
 
-    def _one(self, prompt: Prompt, n: int) -> list[str]:
+    def _one(self, prompt: Prompt, n: int) -> list[Completion]:
         path = "/chat/completions" if self.api == "chat" else "/completions"
-        texts: list[str] = []
+        got: list[Completion] = []
         for _ in range(n):  # servers that ignore n return one choice: top up, bounded
-            body = self._body(prompt, n - len(texts))
+            body = self._body(prompt, n - len(got))
             if body.get("seed") is not None:  # a different seed per top-up, or the server repeats itself
-                body["seed"] += len(texts)
+                body["seed"] += len(got)
             try:
                 choices = self._request("POST", path, body).get("choices") or []
             except RequestFailed as e:
@@ -153,18 +154,26 @@ class OpenAISampler(Sampler):
                     raise
                 self._failures[prompt.id] = str(e)
                 return []
-            for c in choices:
-                text = (c.get("message") or {}).get("content") if self.api == "chat" else c.get("text")
-                texts.append(text or "")
-            if len(texts) >= n or not choices:
+            got += [self._completion(c) for c in choices]
+            if len(got) >= n or not choices:
                 break
-        return texts[:n]
+        return got[:n]
+
+    def _completion(self, choice: dict[str, Any]) -> Completion:
+        """A choice's text; ``finish_reason`` "length" is a cut at ``max_tokens``. Tokens are unknown:
+        ``usage`` counts all choices of a request together."""
+        if self.api == "chat":
+            text = (choice.get("message") or {}).get("content")
+        else:
+            text = choice.get("text")
+        reason = choice.get("finish_reason")
+        return Completion(text or "", None, None if reason is None else reason == "length")
 
     @classmethod
     def default_batch_size(cls, options) -> int:
         return max(16, options.get("concurrency") or 8)  # enough to keep ``concurrency`` requests in flight
 
-    def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
+    def sample_completions(self, prompts: Sequence[Prompt], n: int) -> list[list[Completion]]:
         return list(self._pool.map(lambda p: self._one(p, n), prompts))
 
     def failure(self, prompt_id: str) -> str | None:

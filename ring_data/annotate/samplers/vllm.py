@@ -10,7 +10,7 @@ from typing import Any
 from ring_data.errors import UserError
 
 from ..seeding import row_seed
-from .base import Prompt, Sampler, SamplingSettings, register_sampler
+from .base import Completion, Prompt, Sampler, SamplingSettings, register_sampler
 from .hf import read_chat_template
 
 
@@ -27,8 +27,8 @@ def import_vllm():
 
 def sampling_params(vllm, settings: SamplingSettings, n: int, seed: int | None = None):
     """``n`` samples per prompt (from ``seed``, the prompt's own, when given); greedy (temperature 0)
-    runs once per prompt, since vLLM rejects ``n`` > 1 there, and :meth:`VLLMSampler.sample` repeats
-    that response."""
+    runs once per prompt, since vLLM rejects ``n`` > 1 there, and :func:`completions_from_outputs`
+    repeats that response."""
     return vllm.SamplingParams(
         n=n if settings.temperature > 0 else 1,
         temperature=max(0.0, settings.temperature),
@@ -73,7 +73,7 @@ class VLLMSampler(Sampler):
             for p in prompts
         ]
 
-    def sample(self, prompts: Sequence[Prompt], n: int) -> list[list[str]]:
+    def sample_completions(self, prompts: Sequence[Prompt], n: int) -> list[list[Completion]]:
         if self.use_chat:
             outputs = self.llm.chat(
                 [list(p.messages) for p in prompts],
@@ -86,8 +86,25 @@ class VLLMSampler(Sampler):
             outputs = self.llm.generate(
                 [p.as_text() for p in prompts], self.params(n, prompts), use_tqdm=False
             )
-        texts = [[c.text for c in sorted(out.outputs, key=lambda c: c.index)] for out in outputs]
-        return [t * n if len(t) == 1 else t for t in texts]  # greedy: the one response n times
+        return completions_from_outputs(outputs, n, self.llm.get_tokenizer().eos_token_id)
 
     def close(self) -> None:
         self.llm = None
+
+
+def completions_from_outputs(outputs: Sequence[Any], n: int, eos_id: int | None) -> list[list[Completion]]:
+    """vLLM ``RequestOutput`` per prompt -> its completions in index order (greedy: the one response
+    ``n`` times). ``finish_reason == "length"`` is a cut at ``max_tokens``. vLLM keeps the token that
+    stopped a response (end-of-sequence, or a stop token id given as ``stop_reason``) in ``token_ids``:
+    it is not counted, as with ``hf:``."""
+    result = []
+    for out in outputs:
+        group = []
+        for c in sorted(out.outputs, key=lambda c: c.index):
+            tokens = len(c.token_ids)
+            stop_ids = {eos_id, c.stop_reason if isinstance(c.stop_reason, int) else None} - {None}
+            if c.finish_reason == "stop" and tokens and c.token_ids[-1] in stop_ids:
+                tokens -= 1
+            group.append(Completion(c.text, tokens, c.finish_reason == "length"))
+        result.append(group * n if len(group) == 1 else group)
+    return result
