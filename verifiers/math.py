@@ -231,8 +231,9 @@ def verify_math(
     gold = reference_answer(reference)
     if gold is None:
         return invalid_reference("math reference needs a non-empty 'answer' string")
-    if _unbalanced_braces(gold):  # no response can equal it: say the row is broken, not the model
-        return invalid_reference("math reference answer has unbalanced braces")
+    unusable = _unusable_gold(gold)
+    if unusable:  # no response can equal it: say the row is broken, not the model (as check_reference)
+        return invalid_reference(f"math reference answer: {unusable}")
     gold = stated_answer(gold)
     ext = extract_answer(
         response,
@@ -280,13 +281,25 @@ def _unbalanced_braces(gold: str) -> bool:
     return depth != 0
 
 
+def _unusable_gold(gold: str) -> str | None:
+    """Why a reference answer can equal no response (verify and check_reference say the same): its
+    groups do not close, or it is neither words, nor too big to evaluate, nor something that parses."""
+    if _unbalanced_braces(gold):
+        return "unbalanced braces"
+    g = normalize_answer(stated_answer(gold))
+    if as_text(g) is not None or too_big(g) or parse_boxed(g):
+        return None
+    return "answer does not parse"
+
+
 @register_reference_check("math")
 def check_math_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
     gold = reference_answer(reference)
     if gold is None:
         return ReferenceCheck(False, "invalid_reference", {"error": "missing or empty 'answer'"})
-    if _unbalanced_braces(gold):
-        return ReferenceCheck(False, "invalid_reference", {"error": "unbalanced braces", "answer": gold})
+    unusable = _unusable_gold(gold)
+    if unusable:
+        return ReferenceCheck(False, "invalid_reference", {"error": unusable, "answer": gold})
     g = normalize_answer(stated_answer(gold))
     if as_text(g) is not None:
         return ReferenceCheck(True, "", {"kind": "text"})
@@ -294,8 +307,6 @@ def check_math_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
     if size:  # such a reference can only ever match the same text
         return ReferenceCheck(True, "", {"kind": "text", "not_evaluated": size})
     parsed = parse_boxed(g)
-    if not parsed:
-        return ReferenceCheck(False, "invalid_reference", {"error": "answer does not parse", "answer": gold})
     if not mv_verify(list(parsed), list(parsed), timeout_seconds=None):
         return ReferenceCheck(
             False, "reference_failed", {"error": "answer is not equal to itself", "answer": gold}

@@ -73,10 +73,11 @@ def test_reference_checks():
     assert not check_reference({"answer": "\\frac{"}, "math").ok
 
 
-@pytest.mark.parametrize("gold", ["{", "\\frac{", "}{", "x}"])
-def test_a_reference_with_unbalanced_braces_is_invalid_in_verify_as_in_check_reference(gold):
-    """Such a reference can equal no response: the row is broken, and saying ``wrong`` would blame
-    the policy (a reward of 0 for a right answer) instead of naming the row."""
+@pytest.mark.parametrize("gold", ["{", "\\frac{", "}{", "x}", "$", "%", " .", "$$"])
+def test_a_reference_check_reference_rejects_is_invalid_in_verify_too(gold):
+    """Such a reference (groups that do not close, or text that neither reads as words nor parses)
+    can equal no right answer: the row is broken. ``verify`` used to say ``wrong`` (blaming the
+    policy), or ``correct`` for a response copying the garbage (a reward for it)."""
     assert not check_reference({"answer": gold}, "math").ok
     for response in ("\\boxed{5}", "\\boxed{" + gold + "}", "The answer is " + gold):
         assert verify_math(response, {"answer": gold}).status == Status.INVALID_REFERENCE
