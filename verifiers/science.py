@@ -52,6 +52,11 @@ _EXPRESSION_RE = re.compile(
 )
 _SEVERAL_NUMBERS_RE = re.compile(r"\d\s+[\d.]")  # "320000 5": two answers, not one
 _TRAILING_UNIT_RE = re.compile(r"^(.*?)\s*\\(?:text|mathrm)\s*\{([^{}]*)\}$")  # "\frac{1}{2}\text{ kJ}"
+# an expression, a space, then a unit in plain letters ("1/2 m/s", "2\sqrt{3} kg"): the unit starts with
+# a letter that is not Euler's e on its own, and has no backslash or brace (those belong to the expression)
+_PLAIN_TRAILING_UNIT_RE = re.compile(
+    r"^([^A-Za-z]*?(?:\\[A-Za-z]+[^A-Za-z]*?)*)\s+((?!e\b)[A-Za-z°µμΩÅ][^\\{}]*)$"
+)
 _LETTER_REF_RE = re.compile(r"\(?([A-Ja-j])\)?")
 
 
@@ -204,7 +209,7 @@ def _math_value(answer: str) -> tuple[float, str | None] | None:
     from .math import normalize_answer, parse_boxed
 
     s, unit = _RELATION_RE.sub("", strip_noise(answer), count=1), None
-    m = _TRAILING_UNIT_RE.match(s)
+    m = _TRAILING_UNIT_RE.match(s) or _PLAIN_TRAILING_UNIT_RE.match(s)  # "\frac{1}{2}\text{ J}", "1/2 m/s"
     if m and m.group(2).strip():
         s, unit = m.group(1), _known_unit(_unit_text(m.group(2)))
         if unit is None:
@@ -254,9 +259,10 @@ def _unit_problem(reference: dict[str, Any]) -> str | None:
 
 
 def _gold_quantity(answer: Any) -> tuple[float, str | None] | None:
-    """The reference answer as a finite quantity; None sends it to exact math equivalence (not a
-    number, or a number beyond float range such as 10^400)."""
-    gold = parse_quantity(str(answer))
+    """The reference answer as a finite quantity (a number with an optional unit, or a numeric
+    expression such as ``1/2``); None sends it to exact math equivalence (not a number, or a number
+    beyond float range such as 10^400)."""
+    gold = parse_quantity(str(answer)) or _math_value(str(answer))  # 3.2e5 J, or 1/2, \frac{\pi}{4}
     return gold if gold is not None and math.isfinite(gold[0]) else None
 
 

@@ -134,6 +134,29 @@ def test_expressions_keep_their_value_and_words_do_not_slip_through():
 
 
 @pytest.mark.parametrize(
+    ("answer", "ok"),
+    [
+        ("\\boxed{0.5 m/s}", True),
+        ("\\boxed{50 cm/s}", True),  # converted
+        ("The answer is 1/2 m/s", True),  # an expression with a plain unit
+        ("\\boxed{\\frac{1}{2}\\,\\mathrm{m/s}}", True),
+        ("\\boxed{(1/2) m/s}", True),
+        ("\\boxed{0.6 m/s}", False),
+        ("\\boxed{1/2 kg}", False),  # another dimension
+        ("\\boxed{1/2 5}", False),  # two numbers
+        ("\\boxed{1/2 m/s or so}", False),  # words around it
+    ],
+)
+def test_a_reference_written_as_an_expression_is_a_number_with_its_unit(answer, ok):
+    """Was: a reference answer ``1/2`` went to exact math equivalence, where no unit is converted, so
+    ``0.5 m/s`` and ``50 cm/s`` were wrong for a reference of 1/2 m/s; and ``1/2 m/s`` (a plain unit
+    after an expression) was wrong for any reference."""
+    for reference in ({"answer": "1/2", "unit": "m/s"}, {"answer": "0.5", "unit": "m/s"}):
+        assert verify_science(answer, reference).correct is ok, (answer, reference)
+    assert not verify_science("\\boxed{0.505 m/s}", {"answer": "1/2", "unit": "m/s", "rel_tol": 0}).correct
+
+
+@pytest.mark.parametrize(
     "answer,reference",
     [
         ("\\boxed{__import__('os').system('touch x') or x+1}", "x+1"),  # math fallback, non-numeric reference
