@@ -15,6 +15,7 @@ stays as it was until the rerun finishes (a rerun that fails or is killed leaves
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -38,6 +39,8 @@ from ring_data.io import (
 from ring_data.result import CommandResult, finish
 
 log = logging.getLogger(__name__)
+
+SYNC_EVERY_S = 30.0  # journals reach the disk at least this often while a run goes on (flush)
 
 
 def default_rejects_path(output: str | Path) -> Path:
@@ -181,6 +184,7 @@ class Journal:
         self._rej = self.rej_journal.open("ab")
         self.kept = self.rejected = 0
         self._lock = threading.Lock()  # the annotate pipeline writes from its verification thread too
+        self._synced_at = time.monotonic()
 
     def take_done(self, row_id: str) -> bool:
         """Was this occurrence of ``row_id`` decided by an earlier run? (Counts it off if so.)"""
@@ -211,10 +215,18 @@ class Journal:
         return True
 
     def flush(self) -> None:
+        """Hand what was written to the OS (a killed process loses nothing flushed); every
+        ``SYNC_EVERY_S`` also to the disk (a power loss loses at most that much, which a resume redoes)."""
         with self._lock:
             self._out.flush()
             faults.point("journal.flush")
             self._rej.flush()
+            if time.monotonic() - self._synced_at >= SYNC_EVERY_S:
+                for fh in (self._out, self._rej):
+                    os.fsync(fh.fileno())
+                atomic.fsync_dir(self.out_journal.parent)  # the journals' own directory entries
+                atomic.fsync_dir(self.rej_journal.parent)
+                self._synced_at = time.monotonic()
 
     def suspend(self) -> None:
         """Stop without finishing (an error, ^C): what was written stays in the partial journals, which

@@ -220,3 +220,23 @@ def test_repeated_ids_in_one_run_are_all_accounted_for(tmp_path):
     assert main(["verify", str(src), "-o", str(out)]) == 0  # resumed: all three already decided
     stats = json.loads((tmp_path / "o.jsonl.stats.json").read_text())
     assert stats["skipped_resumed"] == 3 and stats["in_equals_kept_plus_rejected"]
+
+
+def test_journals_reach_the_disk_during_a_run_not_only_at_its_end(tmp_path, monkeypatch):
+    """A power loss (not a kill: the OS keeps what was flushed) may lose only the journal lines written
+    since the last fsync; flush syncs both journals at least every SYNC_EVERY_S."""
+    import os
+
+    from ring_data.verify import journal as journal_module
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(journal_module.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    j = journal_module.Journal(tmp_path / "out.jsonl")
+    j.keep({"id": "a", "domain": "math", "prompt": "p", "reference": None})
+    j.flush()  # within SYNC_EVERY_S of opening: handed to the OS only
+    assert synced == []
+    monkeypatch.setattr(journal_module, "SYNC_EVERY_S", 0.0)
+    j.flush()
+    assert {j._out.fileno(), j._rej.fileno()} <= set(synced)
+    assert j.close().kept == 1
