@@ -29,7 +29,7 @@ CD = {"numbers": [25, 4, 3, 7], "target": 97}
         ("\\boxed{25*4-3+3-3}", "wrong"),  # 3 used three times
         ("\\boxed{100-3}", "wrong"),  # 100 is not given
         ("\\boxed{25*4-3.0}", "wrong"),
-        ("\\boxed{-3+25*4}", "wrong"),  # unary minus
+        ("\\boxed{-3+25*4}", "correct"),  # a unary minus reaches nothing b - a does not (target >= 0)
         ("\\boxed{25**1*4-3}", "wrong"),
         ("\\boxed{(25*4-3}", "wrong"),
         ("\\boxed{7/(3-3)}", "wrong"),

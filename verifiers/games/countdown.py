@@ -1,9 +1,11 @@
 """``countdown``: reach ``target`` with ``+ - * /`` and parentheses, each given number at most once.
 
 The expression is read by a small recursive-descent parser over exact ``Fraction`` values (no eval, no
-sympy): integers, ``+ - * /``, parentheses; ``**``, unary minus, decimals and names are rejected; nesting
-depth and length are capped. ``12 * 8 = 96`` is read as its left side. Option ``use_all=True`` requires
-every number to be used exactly once.
+sympy): integers, ``+ - * /``, parentheses; ``**``, decimals and names are rejected; nesting depth and
+length are capped. ``12 * 8 = 96`` is read as its left side. Option ``use_all=True`` requires every number
+to be used exactly once. A unary minus (``-5 + 3*4``, as sympy prints expressions) is read when the target
+is not negative: any value v it reaches, the four operations reach |v| with the same numbers, so it
+reaches no such target they can't; for a negative target it would (``-5`` from ``[5]``), so it is refused.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def _normalize(expr: str) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, allow_unary: bool = False) -> None:
+        self.allow_unary = allow_unary
         self.tokens: list[tuple[str, str]] = []
         for m in _TOKEN_RE.finditer(text):
             if m.group(1):
@@ -97,7 +100,7 @@ class _Parser:
 
     def atom(self, depth: int) -> Fraction:
         if depth > MAX_DEPTH:
-            raise ExprError("parentheses nested too deeply")
+            raise ExprError("parentheses or signs nested too deeply")
         if self.pos >= len(self.tokens):
             raise ExprError("expression ends early")
         kind, tok = self.tokens[self.pos]
@@ -113,14 +116,16 @@ class _Parser:
                 raise ExprError("unbalanced parentheses")
             self.pos += 1
             return value
+        if tok == "-" and self.allow_unary:
+            return -self.atom(depth + 1)
         raise ExprError(f"unexpected {tok!r} (unary operators are not allowed)")
 
 
-def evaluate(expr: str) -> tuple[Fraction, list[int]]:
+def evaluate(expr: str, *, allow_unary: bool = False) -> tuple[Fraction, list[int]]:
     """Exact value of a countdown expression and the numbers it uses; ExprError when invalid."""
     if len(expr) > MAX_EXPR_CHARS:
         raise ExprError(f"expression longer than {MAX_EXPR_CHARS} characters")
-    p = _Parser(_normalize(expr))
+    p = _Parser(_normalize(expr), allow_unary)
     return p.parse(), p.numbers
 
 
@@ -150,7 +155,7 @@ def verify_countdown(
         return no_answer(source)
     line = answer.strip().splitlines()[-1] if source == "text" else answer
     try:
-        value, used = evaluate(line)
+        value, used = evaluate(line, allow_unary=target >= 0)
     except ExprError as e:
         return VerifyResult.make(Status.WRONG, extracted=clip(line), reason=f"invalid expression: {e}")
     extra = Counter(used) - Counter(nums)

@@ -3,6 +3,10 @@
 Accepted phrasings (case-insensitive; the last statement about a person wins): "Zoey is a knight",
 "Zoey: knave", "Zoey - knight", lists like "(1) Zoey is a knight (2) ...", "Therefore: Zoey is a knave
 and Max is a knight", "Zoey and Max are knights". Every person must be assigned.
+
+Puzzles that call the two kinds by other words ("heroes and villains", as reasoning-gym's do) say so in
+the reference: ``"terms": {"knight": "hero", "knave": "villain"}``; the answer is then read in those
+words only (plural ``-s``/``-es`` too), and the solution may use either pair.
 """
 
 from __future__ import annotations
@@ -24,7 +28,21 @@ NAMES = [
 ]  # fmt: skip
 
 
-def _solution(reference: Any) -> dict[str, str] | None:
+def _terms(reference: Any) -> tuple[str, str] | None:
+    """The words the puzzle uses for (knight, knave): ``reference["terms"]`` or the plain ones."""
+    t = reference.get("terms") if isinstance(reference, dict) else None
+    if t is None:
+        return ROLES
+    if not isinstance(t, dict):
+        return None
+    words = (t.get("knight"), t.get("knave"))
+    if not all(isinstance(w, str) and re.fullmatch(r"[A-Za-z]+", w.strip()) for w in words):
+        return None
+    knight, knave = (w.strip().lower() for w in words)
+    return (knight, knave) if knight != knave else None
+
+
+def _solution(reference: Any, terms: tuple[str, str] = ROLES) -> dict[str, str] | None:
     s = reference.get("solution") if isinstance(reference, dict) else None
     if not isinstance(s, dict) or not s:
         return None
@@ -33,17 +51,21 @@ def _solution(reference: Any) -> dict[str, str] | None:
         if not isinstance(name, str) or not name.strip() or not isinstance(role, str):
             return None
         role = role.strip().lower()
+        if role in terms:  # the puzzle's own words for the two kinds
+            role = ROLES[terms.index(role)]
         if role not in ROLES:
             return None
         out[name.strip()] = role
     return out
 
 
-def read_assignment(answer: str, names: list[str]) -> dict[str, str]:
-    """{name: role} from the answer text, for the names it mentions."""
+def read_assignment(answer: str, names: list[str], terms: tuple[str, str] = ROLES) -> dict[str, str]:
+    """{name: role} from the answer text, for the names it mentions; ``terms`` are the answer's words
+    for (knight, knave)."""
     found: dict[str, tuple[int, str]] = {}
     alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    role_re = r"(knights?|knaves?)"
+    role_re = rf"((?:{re.escape(terms[0])}|{re.escape(terms[1])})(?:e?s)?)"
+    knight_forms = {terms[0], terms[0] + "s", terms[0] + "es"}
     # "A is a knight", "A: knave", "A - knight", "A (knight)", "A was a knave"
     single = re.compile(rf"\b({alt})\b\s*(?:is|was|=|:|-|–|\()?\s*(?:a|an|the)?\s*{role_re}\b", re.IGNORECASE)
     # "A and B are knights", "A, B and C are knaves": a run of names read once (possessive: a regex that
@@ -56,7 +78,7 @@ def read_assignment(answer: str, names: list[str]) -> dict[str, str]:
     lower = {n.lower(): n for n in names}
 
     def put(name: str, pos: int, word: str, flip: bool = False) -> None:
-        role = "knight" if word.lower().startswith("knight") else "knave"
+        role = "knight" if word.lower() in knight_forms else "knave"
         if flip:
             role = "knave" if role == "knight" else "knight"
         key = lower[name.lower()]
@@ -79,13 +101,17 @@ def read_assignment(answer: str, names: list[str]) -> dict[str, str]:
 def verify_knights_knaves(
     response: str, reference: Any, *, box: str = "last", **_ignored: Any
 ) -> VerifyResult:
-    sol = _solution(reference)
+    terms = _terms(reference)
+    sol = _solution(reference, terms) if terms else None
     if sol is None:
-        return invalid_reference("knights_knaves reference needs 'solution': {name: 'knight'|'knave'}")
+        return invalid_reference(
+            "knights_knaves reference needs 'solution': {name: 'knight'|'knave'} "
+            "(and optional 'terms': {'knight': word, 'knave': another word})"
+        )
     answer, source = game_answer(response, box)
     if not answer:
         return no_answer(source)
-    got = read_assignment(answer, list(sol))
+    got = read_assignment(answer, list(sol), terms)
     if not got:
         return VerifyResult.make(
             Status.NO_ANSWER, extracted=clip(answer), reason="no knight/knave assignment found"
@@ -106,10 +132,13 @@ def verify_knights_knaves(
 
 @register_reference_check("knights_knaves")
 def check_knights_knaves_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
-    sol = _solution(reference)
+    terms = _terms(reference)
+    sol = _solution(reference, terms) if terms else None
     if sol is None:
         return ReferenceCheck(
-            False, "invalid_reference", {"error": "'solution' must map names to knight/knave"}
+            False,
+            "invalid_reference",
+            {"error": "'solution' must map names to knight/knave; 'terms' to two different words"},
         )
     if len({n.lower() for n in sol}) != len(sol):
         return ReferenceCheck(
