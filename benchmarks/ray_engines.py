@@ -82,20 +82,35 @@ def _cli(*args) -> list[str]:
     return [sys.executable, "-m", "cli.ring_data", *map(str, args)]
 
 
+def _each_engine(
+    tmp: Path,
+    command: str,
+    src: Path,
+    envs: dict[str, dict],
+    size: tuple[str, int],
+    rate: tuple[str, int | None],
+    *options,
+) -> list[dict]:
+    """Run ``ring-data COMMAND src -o ... OPTIONS`` once per engine (local first): wall time, driver
+    memory, ``rate`` = (key, digits) of ``size`` = (key, count) per second, same files as local."""
+    (size_key, count), (rate_key, digits) = size, rate
+    out = []
+    for engine, env in envs.items():
+        dest = tmp / f"{command}_{engine}.jsonl"
+        flags = ["--engine", "ray"] if engine != "local" else []
+        res = _run(_cli(command, src, "-o", dest, *options, "--no-resume", *flags), env)
+        out.append({"command": command, "engine": engine, size_key: count, **res})
+        out[-1][rate_key] = round(count / res["wall_s"], digits)
+        out[-1]["same_files_as_local"] = _same_files(dest, tmp / f"{command}_local.jsonl")
+    return out
+
+
 def bench_clean(tmp: Path, rows: int, envs: dict[str, dict]) -> list[dict]:
     from ring_data.clean.corpus import write_corpus
 
     src = tmp / "clean_in.jsonl"
     write_corpus(src, rows, seed=3, mixed=True)
-    out = []
-    for engine, env in envs.items():
-        dest = tmp / f"clean_{engine}.jsonl"
-        flags = ["--engine", "ray"] if engine != "local" else []
-        res = _run(_cli("clean", src, "-o", dest, "--no-resume", *flags), env)
-        out.append({"command": "clean", "engine": engine, "rows": rows, **res})
-        out[-1]["rows_per_s"] = round(rows / res["wall_s"])
-        out[-1]["same_files_as_local"] = _same_files(dest, tmp / "clean_local.jsonl")
-    return out
+    return _each_engine(tmp, "clean", src, envs, ("rows", rows), ("rows_per_s", None))
 
 
 def bench_verify(tmp: Path, rows: int, envs: dict[str, dict]) -> list[dict]:
@@ -106,15 +121,7 @@ def bench_verify(tmp: Path, rows: int, envs: dict[str, dict]) -> list[dict]:
             if i % 3 == 0:
                 ref["candidates"] = [f"{i}/7", f"\\frac{{{i}}}{{7}}", "0.5"]
             fh.write(json.dumps({"id": f"v{i}", "domain": "math", "prompt": "p", "reference": ref}) + "\n")
-    out = []
-    for engine, env in envs.items():
-        dest = tmp / f"verify_{engine}.jsonl"
-        flags = ["--engine", "ray"] if engine != "local" else []
-        res = _run(_cli("verify", src, "-o", dest, "--no-resume", *flags), env)
-        out.append({"command": "verify", "engine": engine, "rows": rows, **res})
-        out[-1]["rows_per_s"] = round(rows / res["wall_s"], 1)
-        out[-1]["same_files_as_local"] = _same_files(dest, tmp / "verify_local.jsonl")
-    return out
+    return _each_engine(tmp, "verify", src, envs, ("rows", rows), ("rows_per_s", 1))
 
 
 def bench_annotate(tmp: Path, problems: int, envs: dict[str, dict]) -> list[dict]:
@@ -134,19 +141,8 @@ def bench_annotate(tmp: Path, problems: int, envs: dict[str, dict]) -> list[dict
     model = build_tiny_model(tmp / "tiny", train_pairs=pairs, steps=150, hidden_size=128)
     src = tmp / "annotate_in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    out = []
-    for engine, env in envs.items():
-        dest = tmp / f"annotate_{engine}.jsonl"
-        flags = ["--engine", "ray"] if engine != "local" else []
-        argv = _cli(
-            "annotate", src, "-o", dest, "--sampler", f"hf:{model}", "--n", 8, "--max-tokens", 24,
-            "--temperature", 0.8, "--no-resume", *flags,
-        )  # fmt: skip
-        res = _run(argv, env)
-        out.append({"command": "annotate", "engine": engine, "problems": problems, **res})
-        out[-1]["problems_per_s"] = round(problems / res["wall_s"], 2)
-        out[-1]["same_files_as_local"] = _same_files(dest, tmp / "annotate_local.jsonl")
-    return out
+    sampler = ["--sampler", f"hf:{model}", "--n", 8, "--max-tokens", 24, "--temperature", 0.8]
+    return _each_engine(tmp, "annotate", src, envs, ("problems", problems), ("problems_per_s", 2), *sampler)
 
 
 def main() -> int:

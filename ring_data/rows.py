@@ -54,26 +54,14 @@ def checked_row(
 ) -> tuple[dict[str, Any], bool]:
     """:func:`normalize_row`, and whether the row was already normal (:func:`is_normal`: returned
     unchanged). The readers call this once per row: a row a Ring writer wrote passes one test."""
-    if type(obj) is dict:
-        prompt, domain, meta, row_id, source = (
-            obj.get("prompt"),
-            obj.get("domain"),
-            obj.get("meta"),
-            obj.get("id"),
-            obj.get("source"),
-        )
-        if (
-            type(prompt) is str
-            and type(domain) is str
-            and type(meta) is dict
-            and type(row_id) is str
-            and row_id
-            and type(source) is str
-            and source
-            and "reference" in obj
-        ):
-            return (dict(obj) if copy else obj), True
     normal = isinstance(obj, dict) and is_normal(obj)
+    if (
+        normal
+        and type(obj.get("prompt")) is str
+        and type(obj.get("domain")) is str
+        and type(obj["meta"]) is dict
+    ):
+        return (dict(obj) if copy else obj), True  # nothing to check further or fill in
     return _normalized(obj, path, line, default_source, copy), normal
 
 

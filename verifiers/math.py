@@ -231,7 +231,7 @@ def verify_math(
     gold = reference_answer(reference)
     if gold is None:
         return invalid_reference("math reference needs a non-empty 'answer' string")
-    unusable = _unusable_gold(gold)
+    unusable = _read_gold(gold)[1]
     if unusable:  # no response can equal it: say the row is broken, not the model (as check_reference)
         return invalid_reference(f"math reference answer: {unusable}")
     gold = stated_answer(gold)
@@ -281,15 +281,16 @@ def _unbalanced_braces(gold: str) -> bool:
     return depth != 0
 
 
-def _unusable_gold(gold: str) -> str | None:
-    """Why a reference answer can equal no response (verify and check_reference say the same): its
-    groups do not close, or it is neither words, nor too big to evaluate, nor something that parses."""
+def _read_gold(gold: str) -> tuple[str, str | None]:
+    """The reference's stated answer, normalised, and why it can equal no response (verify and
+    check_reference say the same; None when usable): its groups do not close, or it is neither words,
+    nor too big to evaluate, nor something that parses."""
     if _unbalanced_braces(gold):
-        return "unbalanced braces"
+        return gold, "unbalanced braces"
     g = normalize_answer(stated_answer(gold))
     if as_text(g) is not None or too_big(g) or parse_boxed(g):
-        return None
-    return "answer does not parse"
+        return g, None
+    return g, "answer does not parse"
 
 
 @register_reference_check("math")
@@ -297,10 +298,9 @@ def check_math_reference(reference: Any, **_ignored: Any) -> ReferenceCheck:
     gold = reference_answer(reference)
     if gold is None:
         return ReferenceCheck(False, "invalid_reference", {"error": "missing or empty 'answer'"})
-    unusable = _unusable_gold(gold)
+    g, unusable = _read_gold(gold)
     if unusable:
         return ReferenceCheck(False, "invalid_reference", {"error": unusable, "answer": gold})
-    g = normalize_answer(stated_answer(gold))
     if as_text(g) is not None:
         return ReferenceCheck(True, "", {"kind": "text"})
     size = too_big(g)

@@ -224,8 +224,8 @@ class Journal:
             if time.monotonic() - self._synced_at >= SYNC_EVERY_S:
                 for fh in (self._out, self._rej):
                     os.fsync(fh.fileno())
-                atomic.fsync_dir(self.out_journal.parent)  # the journals' own directory entries
-                atomic.fsync_dir(self.rej_journal.parent)
+                for folder in {self.out_journal.parent, self.rej_journal.parent}:
+                    atomic.fsync_dir(folder)  # the journals' own directory entries
                 self._synced_at = time.monotonic()
 
     def suspend(self) -> None:

@@ -103,12 +103,6 @@ class HFSampler(Sampler):
         seeds = None if seed is None else [row_seed(seed, p.id) for p in prompts]
         return self.generate_completions([self.render(p) for p in prompts], n, self.settings, seeds)
 
-    def generate(
-        self, texts: Sequence[str], n: int, settings: SamplingSettings, seeds: Sequence[int] | None = None
-    ) -> list[list[str]]:
-        """The texts of :meth:`generate_completions`."""
-        return [[c.text for c in group] for group in self.generate_completions(texts, n, settings, seeds)]
-
     def generate_completions(
         self, texts: Sequence[str], n: int, settings: SamplingSettings, seeds: Sequence[int] | None = None
     ) -> list[list[Completion]]:
