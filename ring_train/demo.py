@@ -5,7 +5,8 @@
 2. ``ring-data clean`` -> ``ring-data verify``: what survives, what was removed and why;
 3. the CPU training recipe in quick mode: tiny-model SFT -> entropy-based checkpoint choice -> C3PO RL;
 4. ``ring-data annotate`` with the chosen checkpoint as ``hf:`` sampler: difficulty labels;
-then a one-screen summary with the reports to open. ``--out DIR`` (default ``runs/demo``).
+then a one-screen summary with the reports to open. ``--out DIR`` (default ``runs/demo``): a rerun
+replaces the previous demo's outputs there (a folder holding anything else is refused).
 
 The data steps are the library calls behind the ``ring-data`` verbs, with the verbs' defaults.
 """
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -104,6 +106,23 @@ def _quiet_library_bars() -> None:
     hf_logging.disable_progress_bar()
 
 
+DEMO_MARKERS = ("raw.jsonl", "demo_summary.txt")  # the first file a demo writes, and its last
+
+
+def fresh_demo_dir(out: Path) -> str | None:
+    """Make ``out`` an empty folder for this run: a previous demo's outputs there (finished or not,
+    training checkpoints included) are removed, so rerunning ``make demo`` starts over. A folder that
+    holds anything else is left alone: the reason is returned."""
+    if out.is_dir() and any(out.iterdir()):
+        if not any((out / name).exists() for name in DEMO_MARKERS):
+            return f"{out} holds files that are not a demo's outputs; choose another --out"
+        shutil.rmtree(out)
+    elif out.exists() and not out.is_dir():
+        return f"{out} is a file, not a folder; choose another --out"
+    out.mkdir(parents=True, exist_ok=True)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ring_train.demo", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/demo")
@@ -124,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     from ring_train.recipes.cpu import run_recipe
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    refused = fresh_demo_dir(out)
+    if refused:
+        print(f"python -m ring_train.demo: error: {refused}", file=sys.stderr)
+        return 2
     _quiet_library_bars()
     t0 = time.time()
     print("[1/4] building a raw problem pool ...", flush=True)

@@ -43,3 +43,21 @@ def test_demo_pool_through_clean_and_verify(tmp_path):
     verify_rej = Counter(r["reason"] for r in read_rows(tmp_path / "ok.rejects.jsonl"))
     assert stats["kept"] + stats["rejected"] == len(kept)
     assert verify_rej == {"unknown_domain": 1, "invalid_reference": 1, "reference_failed": 1}
+
+
+def test_a_rerun_of_the_demo_starts_over_but_never_clears_a_foreign_folder(tmp_path):
+    """Was: a second ``make demo`` stopped with a traceback (the training run dir of the first one
+    had checkpoints). A previous demo's folder is replaced; any other non-empty folder is refused."""
+    from ring_train.demo import fresh_demo_dir
+
+    previous = tmp_path / "demo"
+    (previous / "train" / "rl" / "checkpoints").mkdir(parents=True)
+    (previous / "raw.jsonl").write_text("{}\n")  # an earlier demo, killed after its first step
+    assert fresh_demo_dir(previous) is None
+    assert previous.is_dir() and list(previous.iterdir()) == []
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    assert "not a demo's outputs" in fresh_demo_dir(foreign)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    assert fresh_demo_dir(tmp_path / "new" / "dir") is None and (tmp_path / "new" / "dir").is_dir()
